@@ -1,0 +1,1 @@
+"""Sub-commands of the `hf-unlearn` console script, one module each."""

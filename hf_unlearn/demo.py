@@ -1,0 +1,123 @@
+"""The embedded default: the whole product on CPU, offline, in minutes.
+
+Build the tiny Llama -> finetune it on a TOFU subset (the target) -> GradDiff-unlearn the forget authors ->
+print where the result is and a before/after table of forget and retain answer probability.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from hf_unlearn.recipe import Recipe, load_recipe
+
+TARGET_RECIPE = "tofu_tiny-llama_full.yaml"
+UNLEARN_RECIPE = "forget01_GradDiff_lr0.0005_alpha5_epoch10.yaml"
+#: Acceptance of the embedded default (issue 2): forget probability at most half the target's, retain at least 80%.
+MAX_FORGET_RATIO = 0.5
+MIN_RETAIN_RATIO = 0.8
+
+
+def tiny_recipes_dir() -> Path:
+    """`recipes/tiny` of the working directory, else of the source checkout the package runs from."""
+    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        candidate = base / "recipes" / "tiny"
+        if (candidate / TARGET_RECIPE).exists():
+            return candidate
+    raise FileNotFoundError("recipes/tiny not found: run the demo from the hf-unlearn checkout")
+
+
+def _finished_with(recipe: Recipe, directory: Path) -> bool:
+    """A finished run of exactly this recipe is reused instead of retrained."""
+    import yaml
+
+    info, saved = directory / "run_info.json", directory / "recipe.yaml"
+    if not (info.exists() and saved.exists()):
+        return False
+    return json.loads(info.read_text()).get("finished") and yaml.safe_load(saved.read_text()) == recipe.to_yaml_dict()
+
+
+def train_or_reuse(recipe: Recipe) -> Path:
+    from hf_unlearn.run import run_recipe
+
+    directory = Path(recipe.output_dir)
+    if _finished_with(recipe, directory):
+        print(f"[hf-unlearn] reusing the finished run in {directory}")
+        return directory
+    return run_recipe(recipe)
+
+
+@dataclass
+class DemoResult:
+    target_dir: Path
+    unlearned_dir: Path
+    probabilities: dict  # {"target"|"unlearned": {"forget": p, "retain": p}}
+
+    @property
+    def forget_ratio(self) -> float:
+        return self.probabilities["unlearned"]["forget"] / self.probabilities["target"]["forget"]
+
+    @property
+    def retain_ratio(self) -> float:
+        return self.probabilities["unlearned"]["retain"] / self.probabilities["target"]["retain"]
+
+    @property
+    def passed(self) -> bool:
+        return self.forget_ratio <= MAX_FORGET_RATIO and self.retain_ratio >= MIN_RETAIN_RATIO
+
+
+def answer_probabilities(model_dir: Path, recipe: Recipe) -> dict[str, float]:
+    """Mean answer probability on the recipe's forget and retain rows (as trained on)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hf_unlearn.data.formatting import ChatFormatter
+    from hf_unlearn.evaluation.likelihood import mean_probability, score_features
+    from hf_unlearn.pipeline import build_dataset
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    formatter = ChatFormatter(tokenizer, eos_as_pad=recipe["data.eos_as_pad"])
+    _, rows = build_dataset(recipe, formatter)
+    return {
+        split: mean_probability(score_features(model, formatter.encode_rows(rows[split]), formatter.pad_token_id))
+        for split in ("forget", "retain")
+    }
+
+
+def format_table(result: DemoResult) -> str:
+    p = result.probabilities
+    lines = [
+        "| model | forget probability | retain probability |",
+        "|---|---|---|",
+        f"| target ({result.target_dir.name}) | {p['target']['forget']:.4f} | {p['target']['retain']:.4f} |",
+        f"| unlearned ({result.unlearned_dir.name}) | {p['unlearned']['forget']:.4f} | {p['unlearned']['retain']:.4f} |",
+        f"| unlearned / target | {result.forget_ratio:.3f} (want <= {MAX_FORGET_RATIO}) "
+        f"| {result.retain_ratio:.3f} (want >= {MIN_RETAIN_RATIO}) |",
+    ]
+    return "\n".join(lines)
+
+
+def _placed(path: Path, out: Path, overrides: dict) -> Recipe:
+    """The recipe with its overrides, writing to `out/<task>/<run name>`."""
+    recipe = load_recipe(path, overrides)
+    return load_recipe(path, {**overrides, "output_dir": str(out / recipe["task"] / recipe.run_name)})
+
+
+def run_demo(
+    output_dir: str | Path = "demo_runs",
+    target_overrides: dict | None = None,
+    unlearn_overrides: dict | None = None,
+) -> DemoResult:
+    recipes = tiny_recipes_dir()
+    out = Path(output_dir)
+    target = _placed(recipes / TARGET_RECIPE, out, target_overrides or {})
+    target_dir = train_or_reuse(target)
+    unlearn = _placed(recipes / UNLEARN_RECIPE, out, {"model": str(target_dir), **(unlearn_overrides or {})})
+    unlearned_dir = train_or_reuse(unlearn)
+    probabilities = {
+        "target": answer_probabilities(target_dir, unlearn),
+        "unlearned": answer_probabilities(unlearned_dir, unlearn),
+    }
+    return DemoResult(target_dir, unlearned_dir, probabilities)

@@ -1,0 +1,12 @@
+"""Errors a user can act on. The CLI prints them as one line (no traceback) and exits with status 2."""
+
+from hf_unlearn.recipe import RecipeError
+
+USER_ERRORS: tuple[type[BaseException], ...] = (RecipeError,)
+
+
+def register_user_error(cls: type[BaseException]) -> type[BaseException]:
+    """Mark an exception type as a user-facing error."""
+    global USER_ERRORS
+    USER_ERRORS = USER_ERRORS + (cls,)
+    return cls

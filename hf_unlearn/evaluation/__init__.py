@@ -1,0 +1,1 @@
+"""TOFU evaluation: pure metric functions, batched scoring and generation, the evaluator."""

@@ -1,0 +1,80 @@
+"""Run names and Hub repo ids, exactly as open-unlearning publishes them, and their inverse."""
+
+from __future__ import annotations
+
+import re
+
+from hf_unlearn.methods import METHODS
+
+
+def format_lr(lr: float) -> str:
+    """Learning rates print as Python's `str(float)`: 1e-05, 2e-05, 0.0001."""
+    return str(float(lr))
+
+
+def format_number(x: float) -> str:
+    """Other numbers without a trailing `.0`: 5, 0.1, 3.5."""
+    x = float(x)
+    return str(int(x)) if x.is_integer() else str(x)
+
+
+def unlearn_run_name(forget_split: str, method: str, learning_rate: float, epochs: float, params: dict) -> str:
+    spec = METHODS[method]
+    values = {
+        "forget": forget_split,
+        "method": method,
+        "lr": format_lr(learning_rate),
+        "epochs": format_number(epochs),
+    }
+    for key in ("alpha", "beta", "gamma", "delta"):
+        if "{" + key + "}" in spec.pattern:
+            values[key] = format_number(params[key])
+    return spec.pattern.format(**values)
+
+
+_NUM = r"[0-9][0-9.e+-]*"
+
+
+def _pattern_regex(pattern: str, method: str) -> re.Pattern:
+    regex = re.escape(pattern)
+    regex = regex.replace(re.escape("{forget}"), r"(?P<forget>forget\d\d)")
+    regex = regex.replace(re.escape("{method}"), re.escape(method))
+    for key in ("lr", "epochs", "alpha", "beta", "gamma", "delta"):
+        regex = regex.replace(re.escape("{" + key + "}"), rf"(?P<{key}>{_NUM})")
+    return re.compile(regex + r"\Z")
+
+
+def parse_run_name(name: str) -> dict:
+    """Recipe fields from a run name (the inverse of `unlearn_run_name`)."""
+    for method, spec in METHODS.items():
+        match = _pattern_regex(spec.pattern, method).match(name)
+        if not match:
+            continue
+        groups = match.groupdict()
+        fields = {
+            "forget_split": groups.pop("forget"),
+            "method": method,
+            "learning_rate": float(groups.pop("lr")),
+            "num_train_epochs": _number(groups.pop("epochs")),
+        }
+        fields.update({k: _number(v) for k, v in groups.items()})
+        return fields
+    raise ValueError(f"'{name}' is not a run name of any registered method ({', '.join(sorted(METHODS))})")
+
+
+def _number(text: str) -> float | int:
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
+
+
+def model_short_name(model_id: str) -> str:
+    """`meta-llama/Llama-3.2-1B-Instruct` -> `Llama-3.2-1B-Instruct` (the {model} part of repo ids)."""
+    return model_id.rstrip("/").split("/")[-1]
+
+
+def unlearn_repo_id(org: str, model: str, run_name: str) -> str:
+    return f"{org}/unlearn_tofu_{model}_{run_name}"
+
+
+def finetune_run_name(model: str, split_name: str) -> str:
+    return f"tofu_{model}_{split_name}"

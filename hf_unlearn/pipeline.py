@@ -1,0 +1,238 @@
+"""Recipe -> trained model folder. Each step is a function of its own (DESIGN.md data flow).
+
+recipe -> TrainingArguments (before any model loads, so ZeRO-3 can partition at load) -> tokenizer + model(s)
+-> TOFU splits -> chat features -> dataset -> trainer.train() -> BF16 save + run metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from hf_unlearn.errors import register_user_error
+from hf_unlearn.recipe import Recipe
+
+logger = logging.getLogger(__name__)
+
+RUN_INFO = "run_info.json"
+RECIPE_FILE = "recipe.yaml"
+
+
+@register_user_error
+class ModelUnavailableError(RuntimeError):
+    """The model (or tokenizer) can't be had: offline without a local copy, or a path that does not exist."""
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def gradient_accumulation(recipe: Recipe, n_processes: int) -> int:
+    """Accumulation steps that keep the recipe's effective batch whatever the number of processes."""
+    per_step = recipe["per_device_train_batch_size"] * n_processes
+    if recipe["effective_batch_size"] % per_step:
+        raise ValueError(
+            f"effective_batch_size {recipe['effective_batch_size']} is not a multiple of "
+            f"per_device_train_batch_size {recipe['per_device_train_batch_size']} x {n_processes} processes"
+        )
+    return recipe["effective_batch_size"] // per_step
+
+
+def warmup_steps(recipe: Recipe, n_train: int) -> int:
+    """Warm-up in optimizer steps from `warmup_epochs`, counted with the real effective batch."""
+    return int((recipe["warmup_epochs"] * n_train) // recipe["effective_batch_size"])
+
+
+def trainer_class(recipe: Recipe):
+    if recipe["task"] == "finetune":
+        from hf_unlearn.trainers.finetune import FinetuneTrainer
+
+        return FinetuneTrainer
+    return recipe.method_spec.trainer_class()
+
+
+def build_training_args(recipe: Recipe, n_train: int, output_dir: str | None = None):
+    """The method's config dataclass, filled from the recipe."""
+    import torch
+
+    cls = trainer_class(recipe).config_class
+    bf16 = recipe["bf16"]
+    use_cpu = not torch.cuda.is_available()
+    kwargs = dict(
+        output_dir=output_dir or recipe.output_dir,
+        learning_rate=recipe["learning_rate"],
+        num_train_epochs=recipe["num_train_epochs"],
+        max_steps=recipe["max_steps"],
+        per_device_train_batch_size=recipe["per_device_train_batch_size"],
+        per_device_eval_batch_size=recipe["per_device_train_batch_size"],
+        gradient_accumulation_steps=gradient_accumulation(recipe, world_size()),
+        weight_decay=recipe["weight_decay"],
+        warmup_steps=warmup_steps(recipe, n_train),
+        lr_scheduler_type=recipe["lr_scheduler_type"],
+        max_grad_norm=recipe["max_grad_norm"],
+        optim=recipe["optim"],
+        seed=recipe["seed"],
+        data_seed=recipe["seed"],
+        bf16=bf16,
+        use_cpu=use_cpu,
+        gradient_checkpointing=recipe["gradient_checkpointing"],
+        loss_normalization=recipe["loss_normalization"],
+        logging_steps=recipe["logging_steps"],
+        save_strategy=recipe["save_strategy"],
+        save_steps=recipe["save_steps"],
+        save_total_limit=recipe["save_total_limit"],
+        save_only_model=False,
+        report_to=recipe["report_to"],
+        eval_strategy="no",
+        disable_tqdm=False,
+    )
+    kwargs.update(recipe.method_params)
+    return cls(**kwargs)
+
+
+def resolve_model_path(name: str) -> str:
+    """A local folder, a cached Hub repo, or a Hub id; offline with nothing local fails at once, in one line."""
+    if name == "tiny":
+        from hf_unlearn.tiny import ensure_tiny
+
+        return str(ensure_tiny())
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelUnavailableError(f"model '{name}': no such local folder")
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(name, "config.json"), str):
+        raise ModelUnavailableError(
+            f"model '{name}' needs the Hugging Face Hub, and offline mode is on (HF_HUB_OFFLINE=1) with no cached "
+            "copy: connect and unset HF_HUB_OFFLINE, or point the recipe's model at a local folder"
+        )
+    return name
+
+
+def load_tokenizer(recipe: Recipe):
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(recipe["tokenizer"] or recipe["model"])
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except OSError as err:
+        raise ModelUnavailableError(f"tokenizer '{path}' could not be loaded: {str(err).splitlines()[0]}") from None
+
+
+def load_model(path: str, dtype=None):
+    """fp32 master weights for training (bf16 autocast is the Trainer's job)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
+    except OSError as err:
+        raise ModelUnavailableError(f"model '{path}' could not be loaded: {str(err).splitlines()[0]}") from None
+
+
+def _limit(rows: list, n: int | None) -> list:
+    return rows[:n] if n else rows
+
+
+def build_dataset(recipe: Recipe, formatter):
+    """Train dataset + the raw rows it came from (for fingerprints and before/after probabilities)."""
+    from hf_unlearn.data.pairing import ForgetRetainDataset
+    from hf_unlearn.data.tofu import FORGET_SPLITS, load_split
+
+    source = recipe["data.source"]
+    if recipe["task"] == "finetune":
+        rows = []
+        for split in recipe["finetune_splits"]:
+            limit = recipe["data.forget_limit"] if split in FORGET_SPLITS else recipe["data.retain_limit"]
+            rows.extend(_limit(load_split(split, source), limit))
+        feats = formatter.encode_rows(rows)
+        return [{"train": f} for f in feats], {"train": rows}
+    forget = _limit(load_split(recipe["forget_split"], source), recipe["data.forget_limit"])
+    retain = _limit(load_split(recipe["retain_split"], source), recipe["data.retain_limit"])
+    dataset = ForgetRetainDataset(formatter.encode_rows(forget), formatter.encode_rows(retain), seed=recipe["seed"])
+    return dataset, {"forget": forget, "retain": retain}
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    wall_time_s: float
+    log_history: list
+
+
+def train(recipe: Recipe, resume: bool = False) -> TrainResult:
+    """Run one recipe's training and write the model folder (BF16 weights, tokenizer, recipe, run info)."""
+    import torch
+
+    from hf_unlearn.checkpoint import convert_to_bf16, fingerprint_rows, package_versions
+    from hf_unlearn.data.collator import NestedPaddingCollator
+    from hf_unlearn.data.formatting import ChatFormatter
+
+    start = time.time()
+    output_dir = Path(recipe.output_dir)
+    tokenizer = load_tokenizer(recipe)
+    model_path = resolve_model_path(recipe["model"])
+    formatter = ChatFormatter(tokenizer, eos_as_pad=recipe["data.eos_as_pad"])
+    dataset, rows = build_dataset(recipe, formatter)
+    args = build_training_args(recipe, n_train=len(dataset))
+    model = load_model(model_path)
+    ref_model = None
+    cls = trainer_class(recipe)
+    if cls.requires_reference(args):
+        ref_model = load_model(model_path)
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id != formatter.pad_token_id:
+        tokenizer.pad_token = tokenizer.convert_ids_to_tokens(formatter.pad_token_id)
+    collator = NestedPaddingCollator(formatter.pad_token_id, eos_as_pad=recipe["data.eos_as_pad"])
+    trainer = cls(
+        model=model,
+        args=args,
+        ref_model=ref_model,
+        train_dataset=dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+    )
+    checkpoint = _last_checkpoint(output_dir) if resume else None
+    if resume and checkpoint is None:
+        logger.warning("--resume: no checkpoint in %s, starting from scratch", output_dir)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model(str(output_dir))
+    trainer.save_state()
+    wall = time.time() - start
+    if trainer.is_world_process_zero():
+        (output_dir / "training_args.bin").unlink(missing_ok=True)
+        convert_to_bf16(output_dir)
+        (output_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe.to_yaml_dict(), sort_keys=False))
+        info = {
+            "run_name": recipe.run_name,
+            "task": recipe["task"],
+            "method": recipe["method"] if recipe["task"] == "unlearn" else "Finetune",
+            "base_model": recipe["model"],
+            "tokenizer": recipe["tokenizer"] or recipe["model"],
+            "model_name": recipe.model_name,
+            "seed": recipe["seed"],
+            "world_size": world_size(),
+            "gradient_accumulation_steps": args.gradient_accumulation_steps,
+            "warmup_steps": args.warmup_steps,
+            "global_steps": trainer.state.global_step,
+            "wall_time_s": round(wall, 2),
+            "hardware": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU",
+            "versions": package_versions(),
+            "data_fingerprint": {name: fingerprint_rows(r) for name, r in rows.items()},
+            "data_sizes": {name: len(r) for name, r in rows.items()},
+            "finished": True,
+        }
+        (output_dir / RUN_INFO).write_text(json.dumps(info, indent=2) + "\n")
+    return TrainResult(output_dir, wall, trainer.state.log_history)
+
+
+def _last_checkpoint(output_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None

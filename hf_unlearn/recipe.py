@@ -1,0 +1,342 @@
+"""Recipes: YAML files that name a run. Load, validate, apply command-line overrides, derive names.
+
+Everything here runs before any model is loaded (and without importing torch), so a bad recipe fails in
+milliseconds with an error naming the key and what is allowed, not after minutes of downloads.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from hf_unlearn import naming
+from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_OF, RETAIN_OF, RETAIN_SPLITS, SOURCES
+from hf_unlearn.methods import METHODS, get_method
+
+TASKS = ("unlearn", "finetune")
+FINETUNE_SPLITS = ("full",) + FORGET_SPLITS + RETAIN_SPLITS
+LOSS_NORMALIZATIONS = ("effective_batch", "micro_batch")
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
+SAVE_STRATEGIES = ("no", "epoch", "steps")
+
+
+class RecipeError(ValueError):
+    """A recipe problem, always naming the offending key."""
+
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    default: object
+    kind: type | tuple = str
+    choices: tuple | None = None
+    minimum: float | None = None
+    exclusive_minimum: bool = False
+    nullable: bool = False
+    help: str = ""
+
+
+#: Every recipe key. Nested YAML sections (data:, eval:) are the dotted keys below.
+SCHEMA: dict[str, Field] = {
+    "task": Field("unlearn", str, TASKS, help="unlearn a model, or finetune one on TOFU (target/retain models)"),
+    "model": Field(REQUIRED, str, help="Hub id or local folder of the starting model; 'tiny' builds the tiny model"),
+    "tokenizer": Field(None, str, nullable=True, help="tokenizer id/folder (default: the model's)"),
+    "model_name": Field(None, str, nullable=True, help="the {model} part of names (default: tokenizer repo name)"),
+    "method": Field("GradDiff", str, help="unlearning method"),
+    "forget_split": Field("forget10", str, FORGET_SPLITS),
+    "retain_split": Field(None, str, RETAIN_SPLITS, nullable=True, help="default: the forget split's complement"),
+    "holdout_split": Field(None, str, nullable=True, help="default: holdoutXX matching the forget split"),
+    "finetune_splits": Field(["full"], list, help="splits a finetune run trains on"),
+    "finetune_name": Field(None, str, nullable=True, help="name of a finetuned model (default: from its splits)"),
+    # method hyper-parameters: validated against the method's own list
+    "alpha": Field(None, float, nullable=True),
+    "gamma": Field(None, float, nullable=True),
+    "beta": Field(None, float, nullable=True),
+    "delta": Field(None, float, nullable=True),
+    "retain_loss_type": Field(None, str, nullable=True),
+    # optimisation
+    "learning_rate": Field(1e-5, float, minimum=0.0, exclusive_minimum=True),
+    "num_train_epochs": Field(5.0, float, minimum=0.0, exclusive_minimum=True),
+    "max_steps": Field(-1, int, help="stop after this many optimizer steps (-1: use num_train_epochs)"),
+    "effective_batch_size": Field(32, int, minimum=1, help="examples per optimizer step over all processes"),
+    "per_device_train_batch_size": Field(8, int, minimum=1, help="micro-batch size (accumulation is derived)"),
+    "weight_decay": Field(0.01, float, minimum=0.0),
+    "warmup_epochs": Field(1.0, float, minimum=0.0, help="linear warm-up length in epochs of the train set"),
+    "lr_scheduler_type": Field("linear", str, SCHEDULERS),
+    "max_grad_norm": Field(1.0, float, minimum=0.0),
+    "optim": Field("adamw_torch", str),
+    "seed": Field(0, int),
+    "bf16": Field(True, bool, help="bf16 autocast with fp32 master weights"),
+    "gradient_checkpointing": Field(False, bool),
+    "loss_normalization": Field("effective_batch", str, LOSS_NORMALIZATIONS),
+    "logging_steps": Field(5, int, minimum=1),
+    "save_strategy": Field("no", str, SAVE_STRATEGIES),
+    "save_steps": Field(500, int, minimum=1),
+    "save_total_limit": Field(None, int, minimum=1, nullable=True),
+    "output_dir": Field(None, str, nullable=True, help="default: saves/<task>/<run name>"),
+    "report_to": Field("none", str),
+    # data
+    "data.source": Field("auto", str, help="auto | hub | bundled | a directory of <split>.jsonl"),
+    "data.eos_as_pad": Field(False, bool, help="open-unlearning's pad=EOS masking, for comparable numbers"),
+    "data.forget_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N forget rows"),
+    "data.retain_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N retain rows"),
+}
+
+METHOD_PARAM_KEYS = ("alpha", "gamma", "beta", "delta", "retain_loss_type")
+
+
+def _suggest(key: str, candidates) -> str:
+    close = difflib.get_close_matches(key, list(candidates), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and any(k.startswith(dotted + ".") for k in SCHEMA):
+            out.update(_flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def _coerce(key: str, value, kind: type, nullable: bool):
+    if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "~")):
+        if nullable:
+            return None
+        raise RecipeError(f"{key}: a value is required (got null)")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE + _FALSE:
+            return value.lower() in _TRUE
+        raise RecipeError(f"{key}: expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise RecipeError(f"{key}: expected an integer, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise RecipeError(f"{key}: expected an integer, got {value!r}") from None
+        if not number.is_integer():
+            raise RecipeError(f"{key}: expected an integer, got {value!r}")
+        return int(number)
+    if kind is float:
+        if isinstance(value, bool):
+            raise RecipeError(f"{key}: expected a number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise RecipeError(f"{key}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise RecipeError(f"{key}: expected a finite number, got {value!r}")
+        return number
+    if kind is list:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise RecipeError(f"{key}: expected a list, got {value!r}")
+        return [str(v) for v in value]
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise RecipeError(f"{key}: expected a string, got {value!r}")
+    return str(value)
+
+
+def _check_range(key: str, value, minimum, exclusive: bool, choices) -> None:
+    if value is None:
+        return
+    if choices is not None and value not in choices:
+        raise RecipeError(f"{key}: '{value}' is not allowed; allowed: {', '.join(map(str, choices))}")
+    if minimum is not None:
+        bad = value <= minimum if exclusive else value < minimum
+        if bad:
+            op = ">" if exclusive else ">="
+            raise RecipeError(f"{key}: must be {op} {minimum:g}, got {value:g}")
+
+
+class Recipe:
+    """A validated recipe: flat dotted keys -> values, plus the derived run name."""
+
+    def __init__(self, values: dict, source: Path | None = None) -> None:
+        self.values = values
+        self.source = source
+
+    def __getitem__(self, key: str):
+        return self.values[key]
+
+    def get(self, key: str, default=None):
+        return self.values.get(key, default)
+
+    # ---- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, raw: dict, overrides: dict | None = None, source: Path | None = None) -> Recipe:
+        flat = _flatten(raw or {})
+        flat.update(_flatten(overrides or {}))
+        unknown = [k for k in flat if k not in SCHEMA]
+        if unknown:
+            key = unknown[0]
+            raise RecipeError(f"{key}: unknown recipe key{_suggest(key, SCHEMA)}; allowed keys: {', '.join(SCHEMA)}")
+        values = {}
+        for key, spec in SCHEMA.items():
+            if key in flat:
+                value = _coerce(key, flat[key], spec.kind, spec.nullable)
+            elif spec.default is REQUIRED:
+                raise RecipeError(f"{key}: required key is missing")
+            else:
+                value = list(spec.default) if isinstance(spec.default, list) else spec.default
+            _check_range(key, value, spec.minimum, spec.exclusive_minimum, spec.choices)
+            values[key] = value
+        recipe = cls(values, source)
+        recipe._validate_task()
+        return recipe
+
+    def _validate_task(self) -> None:
+        v = self.values
+        source = v["data.source"]
+        if source not in SOURCES and not Path(source).expanduser().is_dir():
+            raise RecipeError(f"data.source: '{source}' is not allowed; allowed: {', '.join(SOURCES)} or a directory")
+        if v["task"] == "finetune":
+            for key in METHOD_PARAM_KEYS:
+                if v[key] is not None:
+                    raise RecipeError(f"{key}: not a finetune parameter (finetune recipes take no method settings)")
+            for split in v["finetune_splits"]:
+                _check_range("finetune_splits", split, None, False, FINETUNE_SPLITS)
+            if not v["finetune_splits"]:
+                raise RecipeError("finetune_splits: at least one split is needed")
+            return
+        try:
+            spec = get_method(v["method"])
+        except KeyError as err:
+            raise RecipeError(str(err.args[0])) from None
+        expected_retain = RETAIN_OF[v["forget_split"]]
+        if v["retain_split"] is None:
+            v["retain_split"] = expected_retain
+        elif v["retain_split"] != expected_retain:
+            raise RecipeError(
+                f"retain_split: '{v['retain_split']}' overlaps {v['forget_split']}; allowed: {expected_retain} "
+                "(the complement of the forget split)"
+            )
+        if v["holdout_split"] is None:
+            v["holdout_split"] = HOLDOUT_OF[v["forget_split"]]
+        for key in METHOD_PARAM_KEYS:
+            if v[key] is not None and key not in spec.params:
+                allowed = ", ".join(spec.params) or "none"
+                raise RecipeError(f"{key}: not a parameter of {spec.name}; its parameters: {allowed}")
+        for key, param in spec.params.items():
+            value = v[key] if v[key] is not None else param.default
+            value = _coerce(key, value, param.kind, False)
+            _check_range(key, value, param.minimum, param.exclusive_minimum, param.choices)
+            v[key] = value
+        if v["effective_batch_size"] % v["per_device_train_batch_size"]:
+            raise RecipeError(
+                "per_device_train_batch_size: must divide effective_batch_size "
+                f"({v['per_device_train_batch_size']} does not divide {v['effective_batch_size']})"
+            )
+
+    # ---- derived names --------------------------------------------------------------------------------------
+    @property
+    def method_spec(self):
+        return METHODS[self["method"]]
+
+    @property
+    def method_params(self) -> dict:
+        if self["task"] != "unlearn":
+            return {}
+        return {k: self[k] for k in self.method_spec.params}
+
+    @property
+    def model_name(self) -> str:
+        if self["model_name"]:
+            return self["model_name"]
+        if self["model"] == "tiny" and not self["tokenizer"]:
+            return "tiny-llama"
+        return naming.model_short_name(self["tokenizer"] or self["model"])
+
+    @property
+    def finetune_name(self) -> str:
+        if self["finetune_name"]:
+            return self["finetune_name"]
+        return "+".join(self["finetune_splits"])
+
+    @property
+    def run_name(self) -> str:
+        if self["task"] == "finetune":
+            return naming.finetune_run_name(self.model_name, self.finetune_name)
+        return naming.unlearn_run_name(
+            self["forget_split"], self["method"], self["learning_rate"], self["num_train_epochs"], self.method_params
+        )
+
+    def repo_id(self, org: str) -> str:
+        if self["task"] == "finetune":
+            return f"{org}/{self.run_name}"
+        return naming.unlearn_repo_id(org, self.model_name, self.run_name)
+
+    @property
+    def output_dir(self) -> str:
+        return self["output_dir"] or str(Path("saves") / self["task"] / self.run_name)
+
+    def to_yaml_dict(self) -> dict:
+        """The resolved recipe as nested YAML data (every key, defaults filled in)."""
+        out: dict = {}
+        for key, value in self.values.items():
+            if self["task"] == "unlearn" and key in METHOD_PARAM_KEYS and key not in self.method_spec.params:
+                continue
+            node = out
+            parts = key.split(".")
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = value
+        return out
+
+
+def parse_overrides(args: list[str]) -> dict:
+    """`--key value`, `--key=value` and bare `--flag` (true) into a dict of dotted keys."""
+    out: dict = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise RecipeError(f"unexpected argument {arg!r}: overrides look like --key value")
+        key = arg[2:]
+        if "=" in key:
+            key, value = key.split("=", 1)
+            i += 1
+        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+            value = args[i + 1]
+            i += 2
+        else:
+            value = "true"
+            i += 1
+        out[key.replace("-", "_") if key.replace("-", "_") in SCHEMA else key] = yaml.safe_load(value)
+    return out
+
+
+def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
+    """Read a YAML recipe, validate it, check the file name under recipes/tofu/, then apply overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe: no such file {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise RecipeError(f"recipe: {path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"recipe: {path} must hold a mapping of keys to values")
+    as_written = Recipe.from_dict(raw, source=path)
+    if path.parent.name == "tofu" and path.parent.parent.name == "recipes" and path.stem != as_written.run_name:
+        raise RecipeError(
+            f"recipe file name: '{path.stem}' does not match its run name '{as_written.run_name}' "
+            "(files under recipes/tofu/ are named after their run)"
+        )
+    return Recipe.from_dict(raw, overrides, source=path) if overrides else as_written
