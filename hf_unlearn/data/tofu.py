@@ -25,8 +25,8 @@ EVAL_SPLITS = tuple(f"{s}_perturbed" for s in FORGET_SPLITS) + (
 )
 ALL_SPLITS = ("full",) + FORGET_SPLITS + RETAIN_SPLITS + HOLDOUT_SPLITS + EVAL_SPLITS
 #: forget split -> the retain split that is its complement, and the holdout split of the same size.
-RETAIN_OF = dict(zip(FORGET_SPLITS, RETAIN_SPLITS))
-HOLDOUT_OF = dict(zip(FORGET_SPLITS, HOLDOUT_SPLITS))
+RETAIN_OF = dict(zip(FORGET_SPLITS, RETAIN_SPLITS, strict=True))
+HOLDOUT_OF = dict(zip(FORGET_SPLITS, HOLDOUT_SPLITS, strict=True))
 SOURCES = ("auto", "hub", "bundled")
 
 _announced: set[str] = set()
