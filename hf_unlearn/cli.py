@@ -1,21 +1,24 @@
-"""The `hf-unlearn` console script: train | name | demo | eval | publish."""
+"""The `hf-unlearn` console script. Each module of `hf_unlearn.commands` adds one sub-command."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
+import pkgutil
 import sys
 
-from hf_unlearn import errors
+from hf_unlearn import commands, errors
 
-COMMANDS = ("train", "name", "demo")
+
+def command_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hf-unlearn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMANDS:
+    for name in command_modules():
         importlib.import_module(f"hf_unlearn.commands.{name}").add_parser(sub)
     return parser
 

@@ -38,6 +38,13 @@ class MethodSpec:
     pattern: str = PATTERN_ALPHA
     summary: str = ""
     formula: str = ""
+    #: "module:function" building the train dataset, for methods that need more than forget/retain pairs
+    #: (e.g. refusal answers). Called as f(recipe, formatter, rows: {"forget", "retain"}) -> torch Dataset.
+    dataset_builder: str | None = None
+
+    def build_dataset(self, recipe, formatter, rows: dict):
+        module, fn = self.dataset_builder.split(":")
+        return getattr(importlib.import_module(module), fn)(recipe, formatter, rows)
 
     def trainer_class(self):
         module, cls = self.trainer.split(":")

@@ -156,8 +156,11 @@ def build_dataset(recipe: Recipe, formatter):
         return [{"train": f} for f in feats], {"train": rows}
     forget = _limit(load_split(recipe["forget_split"], source), recipe["data.forget_limit"])
     retain = _limit(load_split(recipe["retain_split"], source), recipe["data.retain_limit"])
+    rows = {"forget": forget, "retain": retain}
+    if recipe.method_spec.dataset_builder:
+        return recipe.method_spec.build_dataset(recipe, formatter, rows), rows
     dataset = ForgetRetainDataset(formatter.encode_rows(forget), formatter.encode_rows(retain), seed=recipe["seed"])
-    return dataset, {"forget": forget, "retain": retain}
+    return dataset, rows
 
 
 @dataclass

@@ -54,12 +54,6 @@ SCHEMA: dict[str, Field] = {
     "holdout_split": Field(None, str, nullable=True, help="default: holdoutXX matching the forget split"),
     "finetune_splits": Field(["full"], list, help="splits a finetune run trains on"),
     "finetune_name": Field(None, str, nullable=True, help="name of a finetuned model (default: from its splits)"),
-    # method hyper-parameters: validated against the method's own list
-    "alpha": Field(None, float, nullable=True),
-    "gamma": Field(None, float, nullable=True),
-    "beta": Field(None, float, nullable=True),
-    "delta": Field(None, float, nullable=True),
-    "retain_loss_type": Field(None, str, nullable=True),
     # optimisation
     "learning_rate": Field(1e-5, float, minimum=0.0, exclusive_minimum=True),
     "num_train_epochs": Field(5.0, float, minimum=0.0, exclusive_minimum=True),
@@ -88,7 +82,14 @@ SCHEMA: dict[str, Field] = {
     "data.retain_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N retain rows"),
 }
 
-METHOD_PARAM_KEYS = ("alpha", "gamma", "beta", "delta", "retain_loss_type")
+
+def method_param_keys() -> list[str]:
+    """Every hyper-parameter any registered method declares (each method accepts only its own)."""
+    return sorted({key for spec in METHODS.values() for key in spec.params})
+
+
+def allowed_keys() -> list[str]:
+    return list(SCHEMA) + method_param_keys()
 
 
 def _suggest(key: str, candidates) -> str:
@@ -183,11 +184,12 @@ class Recipe:
     def from_dict(cls, raw: dict, overrides: dict | None = None, source: Path | None = None) -> Recipe:
         flat = _flatten(raw or {})
         flat.update(_flatten(overrides or {}))
-        unknown = [k for k in flat if k not in SCHEMA]
+        allowed = allowed_keys()
+        unknown = [k for k in flat if k not in allowed]
         if unknown:
             key = unknown[0]
-            raise RecipeError(f"{key}: unknown recipe key{_suggest(key, SCHEMA)}; allowed keys: {', '.join(SCHEMA)}")
-        values = {}
+            raise RecipeError(f"{key}: unknown recipe key{_suggest(key, allowed)}; allowed keys: {', '.join(allowed)}")
+        values = {key: flat.get(key) for key in method_param_keys()}
         for key, spec in SCHEMA.items():
             if key in flat:
                 value = _coerce(key, flat[key], spec.kind, spec.nullable)
@@ -207,7 +209,7 @@ class Recipe:
         if source not in SOURCES and not Path(source).expanduser().is_dir():
             raise RecipeError(f"data.source: '{source}' is not allowed; allowed: {', '.join(SOURCES)} or a directory")
         if v["task"] == "finetune":
-            for key in METHOD_PARAM_KEYS:
+            for key in method_param_keys():
                 if v[key] is not None:
                     raise RecipeError(f"{key}: not a finetune parameter (finetune recipes take no method settings)")
             for split in v["finetune_splits"]:
@@ -229,7 +231,7 @@ class Recipe:
             )
         if v["holdout_split"] is None:
             v["holdout_split"] = HOLDOUT_OF[v["forget_split"]]
-        for key in METHOD_PARAM_KEYS:
+        for key in method_param_keys():
             if v[key] is not None and key not in spec.params:
                 allowed = ", ".join(spec.params) or "none"
                 raise RecipeError(f"{key}: not a parameter of {spec.name}; its parameters: {allowed}")
@@ -290,7 +292,7 @@ class Recipe:
         """The resolved recipe as nested YAML data (every key, defaults filled in)."""
         out: dict = {}
         for key, value in self.values.items():
-            if self["task"] == "unlearn" and key in METHOD_PARAM_KEYS and key not in self.method_spec.params:
+            if key in method_param_keys() and (self["task"] != "unlearn" or key not in self.method_spec.params):
                 continue
             node = out
             parts = key.split(".")
@@ -318,7 +320,7 @@ def parse_overrides(args: list[str]) -> dict:
         else:
             value = "true"
             i += 1
-        out[key.replace("-", "_") if key.replace("-", "_") in SCHEMA else key] = yaml.safe_load(value)
+        out[key.replace("-", "_") if key.replace("-", "_") in allowed_keys() else key] = yaml.safe_load(value)
     return out
 
 
