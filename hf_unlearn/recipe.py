@@ -80,6 +80,12 @@ SCHEMA: dict[str, Field] = {
     "data.eos_as_pad": Field(False, bool, help="open-unlearning's pad=EOS masking, for comparable numbers"),
     "data.forget_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N forget rows"),
     "data.retain_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N retain rows"),
+    # publishing
+    "push_to_hub": Field(False, bool, help="push the model + card to the Hub at the end of the run"),
+    "hub_org": Field(None, str, nullable=True, help="user or organisation the repo goes under"),
+    "hub_repo_id": Field(None, str, nullable=True, help="full repo id, overriding {hub_org}/<default name>"),
+    "hub_private": Field(False, bool, help="create the repo private"),
+    "exist_ok": Field(False, bool, help="update the repo if it already holds files (else refuse)"),
 }
 
 
@@ -201,6 +207,7 @@ class Recipe:
             values[key] = value
         recipe = cls(values, source)
         recipe._validate_task()
+        recipe._validate_hub()
         return recipe
 
     def _validate_task(self) -> None:
@@ -245,6 +252,14 @@ class Recipe:
                 "per_device_train_batch_size: must divide effective_batch_size "
                 f"({v['per_device_train_batch_size']} does not divide {v['effective_batch_size']})"
             )
+
+    def _validate_hub(self) -> None:
+        v = self.values
+        if v["push_to_hub"] and not (v["hub_org"] or v["hub_repo_id"]):
+            raise RecipeError("push_to_hub: needs hub_org (or hub_repo_id) to know where the model goes")
+        repo_id = v["hub_repo_id"]
+        if repo_id is not None and (repo_id.count("/") != 1 or not all(repo_id.split("/"))):
+            raise RecipeError(f"hub_repo_id: '{repo_id}' is not of the form ORG/NAME")
 
     # ---- derived names --------------------------------------------------------------------------------------
     @property
