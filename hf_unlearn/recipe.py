@@ -122,6 +122,8 @@ def _coerce(key: str, value, kind: type, nullable: bool):
     if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "~")):
         if nullable:
             return None
+        if kind is str and value is not None:
+            return value  # a word such as report_to's "none" (a saved recipe must load back)
         raise RecipeError(f"{key}: a value is required (got null)")
     if kind is bool:
         if isinstance(value, bool):
