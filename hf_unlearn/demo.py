@@ -99,7 +99,7 @@ def format_table(result: DemoResult) -> str:
     return "\n".join(lines)
 
 
-def _placed(path: Path, out: Path, overrides: dict) -> Recipe:
+def placed_recipe(path: Path, out: Path, overrides: dict) -> Recipe:
     """The recipe with its overrides, writing to `out/<task>/<run name>`."""
     recipe = load_recipe(path, overrides)
     return load_recipe(path, {**overrides, "output_dir": str(out / recipe["task"] / recipe.run_name)})
@@ -112,9 +112,9 @@ def run_demo(
 ) -> DemoResult:
     recipes = tiny_recipes_dir()
     out = Path(output_dir)
-    target = _placed(recipes / TARGET_RECIPE, out, target_overrides or {})
+    target = placed_recipe(recipes / TARGET_RECIPE, out, target_overrides or {})
     target_dir = train_or_reuse(target)
-    unlearn = _placed(recipes / UNLEARN_RECIPE, out, {"model": str(target_dir), **(unlearn_overrides or {})})
+    unlearn = placed_recipe(recipes / UNLEARN_RECIPE, out, {"model": str(target_dir), **(unlearn_overrides or {})})
     unlearned_dir = train_or_reuse(unlearn)
     probabilities = {
         "target": answer_probabilities(target_dir, unlearn),

@@ -81,7 +81,7 @@ def build_training_args(recipe: Recipe, n_train: int, output_dir: str | None = N
         data_seed=recipe["seed"],
         bf16=bf16,
         use_cpu=use_cpu,
-        gradient_checkpointing=recipe["gradient_checkpointing"],
+        activation_checkpointing=recipe["gradient_checkpointing"],
         loss_normalization=recipe["loss_normalization"],
         logging_steps=recipe["logging_steps"],
         save_strategy=recipe["save_strategy"],
@@ -93,11 +93,17 @@ def build_training_args(recipe: Recipe, n_train: int, output_dir: str | None = N
         disable_tqdm=False,
     )
     kwargs.update(recipe.method_params)
+    if recipe.get("precompute_ref_log_probs"):
+        kwargs["precompute_ref_log_probs"] = True
     return cls(**kwargs)
 
 
-def resolve_model_path(name: str) -> str:
-    """A local folder, a cached Hub repo, or a Hub id; offline with nothing local fails at once, in one line."""
+def resolve_model_path(name: str, key: str = "model") -> str:
+    """A local folder, or a Hub repo that is reachable (or cached); otherwise fail at once, in one line.
+
+    Without this, `from_pretrained` with no network retries for the better part of a minute and ends in a
+    traceback; with it the user learns in a second which recipe key needs the Hub.
+    """
     if name == "tiny":
         from hf_unlearn.tiny import ensure_tiny
 
@@ -105,21 +111,44 @@ def resolve_model_path(name: str) -> str:
     if Path(name).expanduser().is_dir():
         return str(Path(name).expanduser())
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise ModelUnavailableError(f"model '{name}': no such local folder")
-    from huggingface_hub import constants, try_to_load_from_cache
+        raise ModelUnavailableError(f"{key}: '{name}' is not a local folder (and not a Hub id)")
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
-    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(name, "config.json"), str):
+    cached = try_to_load_from_cache(name, "config.json")
+    snapshot = str(Path(cached).parent) if isinstance(cached, str) else None
+    if constants.HF_HUB_OFFLINE:
+        if snapshot:
+            return snapshot
         raise ModelUnavailableError(
-            f"model '{name}' needs the Hugging Face Hub, and offline mode is on (HF_HUB_OFFLINE=1) with no cached "
-            "copy: connect and unset HF_HUB_OFFLINE, or point the recipe's model at a local folder"
+            f"{key}: '{name}' needs the Hugging Face Hub, and offline mode is on (HF_HUB_OFFLINE=1) with no cached "
+            "copy: connect and unset HF_HUB_OFFLINE, or point the recipe at a local folder"
         )
+    try:
+        HfApi().model_info(name, timeout=10)
+    except GatedRepoError:
+        raise ModelUnavailableError(
+            f"{key}: '{name}' is gated on the Hub: accept its licence on its model page and log in "
+            "(`hf auth login` or HF_TOKEN)"
+        ) from None
+    except RepositoryNotFoundError:
+        raise ModelUnavailableError(f"{key}: '{name}' is neither a local folder nor a model on the Hub") from None
+    except Exception as err:  # network failures come in several types (httpx, OSError, hub errors)
+        if snapshot:
+            logger.warning("%s: the Hub is unreachable, using the cached copy of %s", key, name)
+            return snapshot
+        raise ModelUnavailableError(
+            f"{key}: '{name}' needs the Hugging Face Hub, which is unreachable ({type(err).__name__}): "
+            "connect, or point the recipe at a local folder"
+        ) from None
     return name
 
 
 def load_tokenizer(recipe: Recipe):
     from transformers import AutoTokenizer
 
-    path = resolve_model_path(recipe["tokenizer"] or recipe["model"])
+    key = "tokenizer" if recipe["tokenizer"] else "model"
+    path = resolve_model_path(recipe["tokenizer"] or recipe["model"], key)
     try:
         return AutoTokenizer.from_pretrained(path)
     except OSError as err:
@@ -180,8 +209,8 @@ def train(recipe: Recipe, resume: bool = False) -> TrainResult:
 
     start = time.time()
     output_dir = Path(recipe.output_dir)
-    tokenizer = load_tokenizer(recipe)
     model_path = resolve_model_path(recipe["model"])
+    tokenizer = load_tokenizer(recipe)
     formatter = ChatFormatter(tokenizer, eos_as_pad=recipe["data.eos_as_pad"])
     dataset, rows = build_dataset(recipe, formatter)
     args = build_training_args(recipe, n_train=len(dataset))

@@ -24,9 +24,12 @@ REPO = Path(__file__).resolve().parent.parent
 #: A small but real setting: 2 forget authors (forget01) + 2 retain authors, memorised by the tiny model.
 SMALL_FINETUNE = {
     "data.retain_limit": 40,
-    "num_train_epochs": 12,
-    "learning_rate": 3e-3,
-    "logging_steps": 100,
+    "num_train_epochs": 20,
+    "learning_rate": 4e-3,
+    "warmup_epochs": 0.5,
+    "effective_batch_size": 8,
+    "per_device_train_batch_size": 8,
+    "logging_steps": 20,
 }
 
 
@@ -45,24 +48,31 @@ def tokenizer(tiny_dir):
     return AutoTokenizer.from_pretrained(tiny_dir)
 
 
-def _finetune(tmp_path_factory, tiny_dir, recipe_file: str) -> Path:
-    from hf_unlearn.pipeline import train
-    from hf_unlearn.recipe import load_recipe
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """Output root shared by the small-setting runs, laid out as `hf-unlearn demo` lays out its runs."""
+    return tmp_path_factory.mktemp("demo")
 
-    out = tmp_path_factory.mktemp("finetune") / Path(recipe_file).stem
-    recipe = load_recipe(
-        REPO / "recipes" / "tiny" / recipe_file, {**SMALL_FINETUNE, "model": str(tiny_dir), "output_dir": str(out)}
+
+def small_target_overrides(tiny_dir: Path) -> dict:
+    return {**SMALL_FINETUNE, "model": str(tiny_dir)}
+
+
+def _finetune(demo_dir: Path, tiny_dir: Path, recipe_file: str) -> Path:
+    from hf_unlearn.demo import placed_recipe, train_or_reuse
+
+    return train_or_reuse(
+        placed_recipe(REPO / "recipes" / "tiny" / recipe_file, demo_dir, small_target_overrides(tiny_dir))
     )
-    return train(recipe).output_dir
 
 
 @pytest.fixture(scope="session")
-def tiny_target(tmp_path_factory, tiny_dir) -> Path:
+def tiny_target(demo_dir, tiny_dir) -> Path:
     """The tiny model finetuned on forget01 + 40 retain99 rows (the 'full' target of the small setting)."""
-    return _finetune(tmp_path_factory, tiny_dir, "tofu_tiny-llama_full.yaml")
+    return _finetune(demo_dir, tiny_dir, "tofu_tiny-llama_full.yaml")
 
 
 @pytest.fixture(scope="session")
-def tiny_retain(tmp_path_factory, tiny_dir) -> Path:
+def tiny_retain(demo_dir, tiny_dir) -> Path:
     """The tiny model finetuned on the 40 retain rows only (the unlearning ideal of the small setting)."""
-    return _finetune(tmp_path_factory, tiny_dir, "tofu_tiny-llama_retain99.yaml")
+    return _finetune(demo_dir, tiny_dir, "tofu_tiny-llama_retain99.yaml")

@@ -1,0 +1,20 @@
+"""The embedded default end to end (a smaller setting): the acceptance ratios hold, and finished runs are reused."""
+
+from conftest import small_target_overrides
+
+from hf_unlearn.demo import MAX_FORGET_RATIO, MIN_RETAIN_RATIO, format_table, run_demo
+
+SMALL_UNLEARN = {"data.retain_limit": 40}
+
+
+def test_demo_forgets_and_keeps(demo_dir, tiny_dir, tiny_target, capsys):
+    result = run_demo(demo_dir, target_overrides=small_target_overrides(tiny_dir), unlearn_overrides=SMALL_UNLEARN)
+    assert result.target_dir == tiny_target  # the session's target run was reused, not retrained
+    print(format_table(result))
+    p = result.probabilities
+    assert p["target"]["forget"] > 0.2, "the target did not learn the forget set"
+    assert result.forget_ratio <= MAX_FORGET_RATIO, format_table(result)
+    assert result.retain_ratio >= MIN_RETAIN_RATIO, format_table(result)
+    assert result.passed
+    assert (result.unlearned_dir / "model.safetensors").exists()
+    assert "reusing the finished run" in capsys.readouterr().out
