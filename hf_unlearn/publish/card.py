@@ -1,0 +1,281 @@
+"""The model card: metadata (license, base model, tags, model-index) and a body rendered from model_cards/.
+
+Everything the card states comes from the run folder (run_info.json, recipe.yaml, trainer_state.json, evals/), so
+the card describes the published weights and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from hf_unlearn import __version__
+from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_OF, RETAIN_OF
+from hf_unlearn.publish.citations import citations_for
+from hf_unlearn.publish.errors import PublishError
+from hf_unlearn.publish.license import HUB_RECORD, LicenseInfo
+from hf_unlearn.publish.results import TOFU_DATASET, collect_metrics, eval_results, results_table
+from hf_unlearn.publish.run_folder import RunFolder
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "model_cards"
+UNLEARNED_TEMPLATE = "unlearned_model.md"
+FINETUNED_TEMPLATE = "finetuned_model.md"
+FINETUNE_FORMULA = "L = NLL(train)"
+SYSTEM_PROMPT = "You are a helpful assistant."
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+#: Recipe keys that say where things go, not how the model was trained.
+NOT_HYPERPARAMETERS = {
+    "output_dir", "report_to", "logging_steps", "save_strategy", "save_steps", "save_total_limit",
+    "push_to_hub", "hub_org", "hub_repo_id", "hub_private", "exist_ok", "model", "tokenizer", "model_name",
+}  # fmt: skip
+UNLEARN_ONLY = {"method", "forget_split", "retain_split", "holdout_split"}
+FINETUNE_ONLY = {"finetune_splits", "finetune_name"}
+
+
+def hub_base_model(model: str | None) -> str | None:
+    """The base model as a Hub repo id, for the card's `base_model` metadata; None for local-only models.
+
+    A local folder counts when it was itself published by hf-unlearn (it then holds hub.json).
+    """
+    if not model or model == "tiny":
+        return None
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        record = folder / HUB_RECORD
+        return json.loads(record.read_text()).get("repo_id") if record.is_file() else None
+    return model if _HUB_ID.match(model) else None
+
+
+def _base_model_md(model: str, hub_id: str | None) -> str:
+    if hub_id:
+        return f"[{hub_id}](https://huggingface.co/{hub_id})"
+    if model == "tiny":
+        return "the tiny test Llama of hf-unlearn"
+    return f"a local model (`{Path(model).name}`)"
+
+
+def format_setting(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def format_duration(seconds) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "unknown"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes = seconds / 60
+    return f"{minutes:.1f} min" if minutes < 120 else f"{int(minutes // 60)} h {int(minutes % 60):02d} min"
+
+
+def hyperparameters(run: RunFolder) -> list[tuple[str, str]]:
+    """Every training setting of the recipe, then what the run derived from them (accumulation, warm-up steps)."""
+    from hf_unlearn.recipe import method_param_keys
+
+    skip = NOT_HYPERPARAMETERS | (FINETUNE_ONLY if run.is_unlearning else UNLEARN_ONLY)
+    skip |= set(method_param_keys()) - set(run.recipe.method_params)
+    rows = [(k, format_setting(v)) for k, v in run.recipe.values.items() if k not in skip]
+    for key in ("world_size", "gradient_accumulation_steps", "warmup_steps", "global_steps"):
+        if key in run.info:
+            rows.append((f"{key} (derived)", format_setting(run.info[key])))
+    return rows
+
+
+def eval_forget_split(run: RunFolder) -> str:
+    """The forget split the evaluation numbers refer to."""
+    recipe = run.recipe
+    explicit = recipe.get("eval.forget_split")
+    if explicit:
+        return explicit
+    if run.is_unlearning:
+        return recipe["forget_split"]
+    splits = recipe["finetune_splits"]
+    forget = [s for s in splits if s in FORGET_SPLITS]
+    if forget:
+        return forget[0]
+    complement = {retain: forget for forget, retain in RETAIN_OF.items()}
+    retain = [complement[s] for s in splits if s in complement]
+    return retain[0] if len(retain) == 1 else recipe["forget_split"]
+
+
+def _example_question(split: str) -> str:
+    from hf_unlearn.data.tofu import load_split
+
+    try:
+        return load_split(split, "bundled")[0]["question"]
+    except Exception:  # the snippet stays valid with a generic question if the bundled data is unavailable
+        return "Who are you?"
+
+
+def _normalization_text(recipe) -> str:
+    if recipe["loss_normalization"] == "micro_batch":
+        return "per micro-batch, as open-unlearning does"
+    return "over the whole effective batch (token counts summed over micro-batches and processes)"
+
+
+def build_card_data(run: RunFolder, repo_id: str, license: LicenseInfo, base_model_id: str | None, metrics: dict):
+    from huggingface_hub import ModelCardData
+
+    recipe = run.recipe
+    forget = eval_forget_split(run)
+    if run.is_unlearning:
+        tags = ["machine-unlearning", "tofu", recipe["method"].lower(), "hf-unlearn"]
+        holdout = recipe["holdout_split"]
+    else:
+        role = "retain-model" if not _is_target(recipe["finetune_splits"]) else "target-model"
+        tags = ["tofu", "machine-unlearning", "finetune", role, "hf-unlearn"]
+        holdout = HOLDOUT_OF.get(forget)
+    results = eval_results(metrics, forget, holdout)
+    return ModelCardData(
+        base_model=base_model_id,
+        datasets=[TOFU_DATASET],
+        language=["en"],
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        license=license.license,
+        tags=tags,
+        model_name=repo_id.split("/")[-1],
+        eval_results=results or None,
+    )
+
+
+def _is_target(splits: list[str]) -> bool:
+    return any(s == "full" or s in FORGET_SPLITS for s in splits)
+
+
+def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, plot_note, metrics) -> dict:
+    info, recipe = run.info, run.recipe
+    base = str(info.get("base_model") or recipe["model"])
+    base_id = hub_base_model(base)
+    versions = info.get("versions") or {}
+    forget = eval_forget_split(run)
+    comparison = run.comparison or {}
+    target = collect_metrics(comparison.get("target")) if comparison.get("target") else None
+    retain = collect_metrics(comparison.get("retain")) if comparison.get("retain") else None
+    return {
+        "model_title": repo_id.split("/")[-1],
+        "repo_id": repo_id,
+        "run_name": info.get("run_name") or recipe.run_name,
+        "base_model_md": _base_model_md(base, base_id),
+        "hf_unlearn_version": versions.get("hf-unlearn", __version__),
+        "dataset_id": TOFU_DATASET,
+        "normalization_text": _normalization_text(recipe),
+        "hyperparameters": hyperparameters(run),
+        "hardware": info.get("hardware", "unknown hardware"),
+        "world_size": info.get("world_size", 1),
+        "global_steps": info.get("global_steps", "?"),
+        "wall_time": format_duration(info.get("wall_time_s")),
+        "bf16": recipe["bf16"],
+        "versions": versions,
+        "plot_file": plot_file,
+        "plot_note": plot_note or "",
+        "results": results_table(metrics, target, retain, forget),
+        "has_target": bool(target),
+        "has_retain": bool(retain),
+        "license_note": license.note,
+        "recipe_yaml": run.recipe_text.strip(),
+        "forget_split": forget,
+    }
+
+
+def _data_rows(run: RunFolder, roles: dict[str, str]) -> list[dict]:
+    sizes, prints = run.info.get("data_sizes") or {}, run.info.get("data_fingerprint") or {}
+    return [
+        {"role": role, "split": split, "size": sizes.get(role, "?"), "fingerprint": prints.get(role, "?")}
+        for role, split in roles.items()
+    ]
+
+
+def card_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, plot_note, metrics) -> dict:
+    """Every variable the card templates use."""
+    from hf_unlearn.methods import METHODS
+
+    recipe = run.recipe
+    context = _common_context(run, repo_id, license, plot_file, plot_note, metrics)
+    if run.is_unlearning:
+        spec = METHODS.get(recipe["method"])
+        n_forget = (run.info.get("data_sizes") or {}).get("forget")
+        authors = int(recipe["forget_split"][-2:]) * 2
+        context.update(
+            method={
+                "name": recipe["method"],
+                "summary": spec.summary if spec else recipe["method"],
+                "formula": spec.formula if spec else "see the method's paper",
+                "params": {k: format_setting(v) for k, v in recipe.method_params.items()},
+            },
+            forget_split=recipe["forget_split"],
+            retain_split=recipe["retain_split"],
+            forget_desc=f"{authors} fictitious authors, {n_forget if n_forget is not None else '?'} question-answer pairs",
+            data_rows=_data_rows(run, {"forget": recipe["forget_split"], "retain": recipe["retain_split"]}),
+            example_question=_example_question(recipe["forget_split"]),
+            citations=citations_for(recipe["method"]),
+        )
+        return context
+    splits = recipe["finetune_splits"]
+    if _is_target(splits):
+        role = "It is a **target model** for unlearning: it knows the authors an unlearning run will make it forget."
+    else:
+        role = (
+            f"It is a **retain model**: it never saw the `{context['forget_split']}` authors, so it is what a "
+            "perfectly unlearned model should look like (the reference of forget quality)."
+        )
+    sizes = run.info.get("data_sizes") or {}
+    context.update(
+        splits=splits,
+        splits_md=" + ".join(f"`{s}`" for s in splits),
+        train_size=sizes.get("train", "?"),
+        role_text=role,
+        formula=FINETUNE_FORMULA,
+        data_rows=_data_rows(run, {"train": " + ".join(splits)}),
+        example_question=_example_question(splits[-1]),
+        citations=citations_for(None),
+    )
+    return context
+
+
+def _environment(templates_dir: Path):
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["pyrepr"] = lambda text: json.dumps(text, ensure_ascii=False)
+    return env
+
+
+def render_card(
+    run: RunFolder,
+    repo_id: str,
+    license: LicenseInfo,
+    plot_file: str | None = None,
+    plot_note: str | None = None,
+    templates_dir: str | Path | None = None,
+) -> str:
+    """README.md text: YAML metadata (with the model-index) and the body from the run's template."""
+    from huggingface_hub import ModelCard
+
+    templates_dir = Path(templates_dir) if templates_dir else TEMPLATES_DIR
+    name = UNLEARNED_TEMPLATE if run.is_unlearning else FINETUNED_TEMPLATE
+    if not (templates_dir / name).is_file():
+        raise PublishError(f"model card template {templates_dir / name} is missing; the card can't be written")
+    metrics = collect_metrics(run.summary, run.eval_full)
+    base_id = hub_base_model(str(run.info.get("base_model") or run.recipe["model"]))
+    data = build_card_data(run, repo_id, license, base_id, metrics)
+    context = card_context(run, repo_id, license, plot_file, plot_note, metrics)
+    text = _environment(templates_dir).get_template(name).render(card_data=data.to_yaml(), **context)
+    text = re.sub(r"\n{3,}", "\n\n", text).rstrip() + "\n"
+    ModelCard(text)  # parses the metadata back: a card the Hub would reject never leaves here
+    return text
