@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from hf_unlearn.recipe import Recipe
@@ -18,4 +19,31 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> Path:
     result = train(recipe, resume=resume)
     logger.info("run %s finished in %.1fs: %s", recipe.run_name, result.wall_time_s, result.output_dir)
     print(f"[hf-unlearn] {recipe.run_name}: model saved to {result.output_dir}")
+    publish_stage(recipe, Path(result.output_dir))
     return result.output_dir
+
+
+def is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def publish_stage(recipe: Recipe, run_dir: Path) -> None:
+    """Last stage, main process only: push the run (push_to_hub), or just write its export folder.
+
+    A push failure is raised (the run folder is complete; `hf-unlearn publish RUN_DIR` retries it); without
+    push_to_hub an export problem (e.g. non-finite weights) is reported but does not fail the run.
+    """
+    if not is_main_process():
+        return
+    from hf_unlearn.publish import PublishError, publish_run
+
+    if recipe["push_to_hub"]:
+        result = publish_run(run_dir)
+        print(f"[hf-unlearn] published {result.repo_id}: {result.commit_url}")
+        return
+    try:
+        result = publish_run(run_dir, dry_run=True)
+    except PublishError as err:
+        logger.warning("[hf-unlearn] no export folder written: %s", err)
+        return
+    print(f"[hf-unlearn] export folder (push_to_hub is off): {result.export_dir}")
