@@ -7,10 +7,13 @@ length cuts padding; `torch.inference_mode()` skips autograd bookkeeping.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from hf_unlearn.data.collator import pad_features
+from hf_unlearn.evaluation.metrics import MIN_VARIANCE
+from hf_unlearn.evaluation.packing import EncodedSequence, additive_mask, batch_rows, collate_packed, pack_sequences
 from hf_unlearn.trainers.losses import sequence_nll
 
 
@@ -56,3 +59,134 @@ def mean_probability(scores: list[dict]) -> float:
     """Mean over items of exp(-mean token NLL): TOFU's answer probability."""
     values = [s["prob"] for s in scores if not math.isnan(s["prob"])]
     return sum(values) / len(values) if values else float("nan")
+
+
+@dataclass
+class SequenceScore:
+    """Teacher-forced quantities of one (question, answer) sequence, shared by every metric that needs them.
+
+    `nll_sum` / `n_tokens` cover the answer tokens and the end-of-turn token (open-unlearning's probability).
+    The per-token lists (only for sequences asked for in detail) cover the answer tokens without the final
+    end-of-turn label, as open-unlearning's MIA and memorisation metrics do: the token log-prob, whether the
+    argmax prediction equals the true token, and the Min-K%++ z-score.
+    """
+
+    nll_sum: float
+    n_tokens: int
+    logprobs: list[float] | None = None
+    matches: list[bool] | None = None
+    zscores: list[float] | None = None
+
+    @property
+    def avg_loss(self) -> float:
+        return self.nll_sum / self.n_tokens
+
+    @property
+    def prob(self) -> float:
+        return math.exp(-self.avg_loss)
+
+
+#: Vocabulary-wide statistics are computed for this many logit rows at a time (bounds fp32 memory).
+STATS_CHUNK = 1024
+
+
+def _row_statistics(logits: torch.Tensor, moments: bool) -> dict[str, torch.Tensor]:
+    """Per logit row: log-sum-exp, argmax and (for Min-K%++) mean and variance of log p under p."""
+    lse, amax, mu, var = [], [], [], []
+    for start in range(0, logits.size(0), STATS_CHUNK):
+        x = logits[start : start + STATS_CHUNK].float()
+        row_lse = torch.logsumexp(x, dim=-1)
+        lse.append(row_lse)
+        amax.append(x.argmax(dim=-1))
+        if moments:
+            logp = x - row_lse[:, None]
+            p = logp.exp()
+            first = (p * logp).sum(-1)
+            mu.append(first)
+            var.append((p * logp * logp).sum(-1) - first * first)
+    out = {"lse": torch.cat(lse), "argmax": torch.cat(amax)}
+    if moments:
+        out["mu"], out["var"] = torch.cat(mu), torch.cat(var)
+    return out
+
+
+def _packed_logits(model, batch: dict, keep: torch.Tensor, device) -> torch.Tensor:
+    """Logits at the kept positions only, [n_kept, V]: the LM head never sees prompt positions."""
+    dtype = next(model.parameters()).dtype
+    mask = additive_mask(batch["allowed"].to(device), dtype)
+    kwargs = dict(
+        input_ids=batch["input_ids"].to(device),
+        attention_mask=mask,
+        position_ids=batch["position_ids"].to(device),
+        use_cache=False,
+    )
+    keep = keep.to(device)
+    try:
+        logits = model(**kwargs, logits_to_keep=keep).logits
+    except TypeError:  # a model without `logits_to_keep`
+        logits = model(**kwargs).logits
+    if logits.dim() == 3:
+        logits = logits[keep]
+    return logits
+
+
+@torch.inference_mode()
+def score_sequences(
+    model,
+    sequences: list[EncodedSequence],
+    pad_token_id: int,
+    batch_size: int = 32,
+    mask_token_id: int | None = None,
+    detail: set[int] | None = None,
+    progress: bool = False,
+) -> list[SequenceScore]:
+    """Score each sequence once, packing the answers of one question behind a single copy of its prompt.
+
+    `batch_size` counts answers per forward. `mask_token_id` hides every key with that id (eos_as_pad mode).
+    Sequences in `detail` also get per-token log-probs, argmax matches and Min-K%++ z-scores, computed in the
+    same forward from vocabulary statistics at the answer positions (never a full [B, L, V] log-softmax).
+    """
+    detail = detail or set()
+    rows = pack_sequences(sequences)
+    batches = batch_rows(rows, batch_size)
+    device = next(model.parameters()).device
+    results: list[SequenceScore | None] = [None] * len(sequences)
+    iterator = batches
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(batches, desc="scoring", unit="batch")
+    for batch_idx in iterator:
+        layouts = [rows[i].layout() for i in batch_idx]
+        batch = collate_packed(layouts, pad_token_id, mask_token_id)
+        keep = torch.zeros(batch["input_ids"].shape, dtype=torch.bool)
+        for b, lay in enumerate(layouts):
+            for preds in lay["predictors"]:
+                keep[b, preds] = True
+        flat = (keep.flatten().cumsum(0) - 1).view(keep.shape)
+        tgt_rows, tgt_tokens, spans = [], [], []
+        for b, (i, lay) in enumerate(zip(batch_idx, layouts, strict=True)):
+            for member, tail, preds in zip(rows[i].members, rows[i].tails, lay["predictors"], strict=True):
+                spans.append((member, len(tgt_rows), len(tail)))
+                tgt_rows.extend(flat[b, preds].tolist())
+                tgt_tokens.extend(tail)
+        logits = _packed_logits(model, batch, keep, device)
+        want_detail = any(member in detail for member, _, _ in spans)
+        stats = _row_statistics(logits, moments=want_detail)
+        rows_t = torch.tensor(tgt_rows, device=logits.device)
+        tokens_t = torch.tensor(tgt_tokens, device=logits.device)
+        logprob = logits[rows_t, tokens_t].float() - stats["lse"][rows_t]
+        nll = (-logprob).double().cpu()
+        if want_detail:
+            match = (stats["argmax"][rows_t] == tokens_t).cpu()
+            z = ((logprob - stats["mu"][rows_t]) / stats["var"][rows_t].clamp_min(MIN_VARIANCE).sqrt()).cpu()
+            lp_cpu = logprob.cpu()
+        for member, start, length in spans:
+            score = SequenceScore(float(nll[start : start + length].sum()), length)
+            if member in detail:
+                answer = slice(start, start + length - 1)
+                score.logprobs = lp_cpu[answer].tolist()
+                score.matches = match[answer].tolist()
+                score.zscores = z[answer].tolist()
+            results[member] = score
+    return results

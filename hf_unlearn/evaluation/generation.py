@@ -1,0 +1,115 @@
+"""Greedy generation for every ROUGE prompt as one length-sorted, left-padded stream.
+
+open-unlearning generates per dataset in fixed batches of 32, and `generate` keeps computing rows that have
+already ended until the whole batch has. Here all prompts are sorted by length (little padding), batched large,
+and rows that hit a stop token are dropped from the batch (and its KV cache), so compute follows the live rows;
+a batch ends as soon as every row has ended.
+"""
+
+from __future__ import annotations
+
+import torch
+
+#: Rows that have ended are removed from the batch once they are at least this fraction of it (removal copies the
+#: KV cache, so it is batched rather than done at every single stop).
+COMPACT_FRACTION = 0.125
+
+
+def stop_token_ids(model, tokenizer) -> set[int]:
+    """End-of-sequence ids from the model's generation config (all of them), else the tokenizer's eos."""
+    ids = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if ids is None:
+        ids = tokenizer.eos_token_id
+    ids = ids if isinstance(ids, (list, tuple)) else [ids]
+    return {int(i) for i in ids if i is not None}
+
+
+def _left_pad(prompts: list[list[int]], pad_token_id: int, mask_token_id: int | None):
+    longest = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), longest), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), longest), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        ids[row, longest - len(prompt) :] = torch.tensor(prompt)
+        mask[row, longest - len(prompt) :] = 1
+    if mask_token_id is not None:
+        mask &= (ids != mask_token_id).long()
+    return ids, mask
+
+
+@torch.inference_mode()
+def _generate_batch(
+    model, prompts: list[list[int]], pad_token_id: int, stop_ids: set[int], max_new_tokens: int, mask_token_id
+) -> list[list[int]]:
+    device = next(model.parameters()).device
+    ids, mask = _left_pad(prompts, pad_token_id, mask_token_id)
+    ids, mask = ids.to(device), mask.to(device)
+    # Positions count attended tokens only, as `generate` does (masked tokens do not take a position).
+    positions = (mask.cumsum(-1) - 1).clamp_min(0)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache = out.past_key_values
+    next_pos = positions[:, -1:] + 1
+    stops = torch.tensor(sorted(stop_ids), device=device)
+    live = torch.arange(len(prompts), device=device)  # original row of each row still in the batch
+    ended = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+    generated = torch.full((len(prompts), max_new_tokens), -1, dtype=torch.long, device=device)
+    logits = out.logits[:, -1]
+    for step in range(max_new_tokens):
+        token = logits.argmax(-1)
+        generated[live, step] = token
+        ended |= torch.isin(token, stops)
+        if step == max_new_tokens - 1 or bool(ended.all()):
+            break
+        if int(ended.sum()) >= max(1, int(COMPACT_FRACTION * len(live))):
+            keep = (~ended).nonzero().squeeze(-1)
+            cache.batch_select_indices(keep)
+            live, mask, next_pos, token, ended = live[keep], mask[keep], next_pos[keep], token[keep], ended[keep]
+        mask = torch.cat([mask, mask.new_ones((mask.size(0), 1))], dim=-1)
+        out = model(
+            input_ids=token[:, None], attention_mask=mask, position_ids=next_pos, past_key_values=cache, use_cache=True
+        )
+        cache = out.past_key_values
+        next_pos = next_pos + 1
+        logits = out.logits[:, -1]
+    return [_until_stop(row, stop_ids) for row in generated.cpu().tolist()]
+
+
+def _until_stop(tokens: list[int], stop_ids: set[int]) -> list[int]:
+    """Tokens before the first stop token (-1 marks steps after the row left the batch)."""
+    out = []
+    for tok in tokens:
+        if tok in stop_ids or tok < 0:
+            break
+        out.append(tok)
+    return out
+
+
+def generate_greedy(
+    model,
+    prompts: list[list[int]],
+    pad_token_id: int,
+    stop_ids: set[int],
+    max_new_tokens: int = 200,
+    batch_size: int = 128,
+    mask_token_id: int | None = None,
+    progress: bool = False,
+) -> list[list[int]]:
+    """Greedy continuations (stop token excluded) of each prompt, in input order.
+
+    `mask_token_id` also hides every prompt token with that id, reproducing open-unlearning's pad = end-of-turn
+    masking (eos_as_pad); the masked tokens then take no position, as in its `generate` calls.
+    """
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+    results: list[list[int] | None] = [None] * len(prompts)
+    starts = range(0, len(order), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="generating", unit="batch")
+    for start in starts:
+        idx = order[start : start + batch_size]
+        generated = _generate_batch(
+            model, [prompts[i] for i in idx], pad_token_id, stop_ids, max_new_tokens, mask_token_id
+        )
+        for i, tokens in zip(idx, generated, strict=True):
+            results[i] = tokens
+    return results
