@@ -1,0 +1,91 @@
+"""`hf-unlearn eval MODEL --forget-split forget10 --output-dir DIR [...]`: the TOFU evaluation suite."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_SPLITS
+    from hf_unlearn.evaluation.evaluator import DTYPES
+
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a causal LM on TOFU (open-unlearning's metrics and file layout)",
+        description="Evaluate a causal LM (Hub id or local folder) on TOFU. Writes DIR/TOFU_EVAL.json (every metric "
+        "with per-item values), DIR/TOFU_SUMMARY.json (top-level values) and DIR/eval_meta.json (fingerprint), and "
+        "prints a table. Stored results are reused only when their fingerprint matches.",
+    )
+    p.add_argument("model", help="Hub id or local folder of the model to evaluate ('tiny': the tiny model)")
+    p.add_argument("--forget-split", default="forget10", choices=FORGET_SPLITS)
+    p.add_argument("--output-dir", required=True, help="folder for TOFU_EVAL.json, TOFU_SUMMARY.json, eval_meta.json")
+    ref = p.add_mutually_exclusive_group()
+    ref.add_argument("--retain-logs", help="the retain model's TOFU_EVAL.json (or its folder)")
+    ref.add_argument(
+        "--retain-model", help="retain model (Hub id or folder): evaluated first into DIR/retain/, or reused"
+    )
+    p.add_argument(
+        "--holdout-split", choices=HOLDOUT_SPLITS, help="MIA non-members (default: matches the forget split)"
+    )
+    p.add_argument("--holdout-file", help="your own holdout set: JSON Lines with question and answer")
+    p.add_argument(
+        "--eos-as-pad",
+        action="store_true",
+        help="open-unlearning compatibility: pad = end-of-turn, masked everywhere (its numbers, its quirks)",
+    )
+    p.add_argument(
+        "--metrics", default="default", help="'default', 'all', or comma-separated metric names (default: default)"
+    )
+    p.add_argument("--batch-size", type=int, default=32, help="answers scored per forward (default 32)")
+    p.add_argument("--generation-batch-size", type=int, default=128, help="prompts generated together (default 128)")
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--limit", type=int, help="use only the first N items of each evaluation set (quick checks)")
+    p.add_argument("--tokenizer", help="tokenizer id/folder (default: the model's)")
+    p.add_argument("--data-source", default="auto", help="TOFU data: auto | hub | bundled | a folder of JSONL")
+    p.add_argument("--dtype", default="auto", choices=DTYPES, help="auto: bfloat16 on CUDA, float32 on CPU")
+    p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    es = p.add_mutually_exclusive_group()
+    es.add_argument(
+        "--es-one-over-n",
+        dest="es_one_over_n",
+        action="store_true",
+        default=None,
+        help="extraction strength floors at 1/n like open-unlearning (default with --eos-as-pad)",
+    )
+    es.add_argument("--no-es-one-over-n", dest="es_one_over_n", action="store_false", help="ES can reach 0")
+    p.add_argument(
+        "--no-recompute", action="store_true", help="fail instead of recomputing when stored results are stale"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, overrides: list[str]) -> int:
+    from hf_unlearn.evaluation.evaluator import EvalSettings, evaluate
+
+    settings = EvalSettings(
+        forget_split=args.forget_split,
+        metrics=args.metrics,
+        holdout_split=args.holdout_split,
+        holdout_file=args.holdout_file,
+        data_source=args.data_source,
+        eos_as_pad=args.eos_as_pad,
+        es_one_over_n=args.es_one_over_n,
+        max_new_tokens=args.max_new_tokens,
+        limit=args.limit,
+        dtype=args.dtype,
+        tokenizer=args.tokenizer,
+        batch_size=args.batch_size,
+        generation_batch_size=args.generation_batch_size,
+        device=args.device,
+    )
+    evaluate(
+        args.model,
+        args.output_dir,
+        settings,
+        retain_logs=args.retain_logs,
+        retain_model=args.retain_model,
+        no_recompute=args.no_recompute,
+        progress=not args.no_progress,
+    )
+    return 0
