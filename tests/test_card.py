@@ -255,3 +255,13 @@ def test_hub_errors_are_described_without_the_token():
     refused = HfHubHTTPError(f"401 {token}", response=httpx2.Response(401, request=request))
     message = describe_error(refused, "me/m", "http://hub.test", token)
     assert "HF_TOKEN" in message and "hf auth login" in message and token not in message
+
+
+def test_citations():
+    from hf_unlearn.publish.citations import OPEN_UNLEARNING, TOFU, citations_for
+
+    assert citations_for(None) == [TOFU, OPEN_UNLEARNING]
+    assert citations_for("IdkNLL") == [TOFU, OPEN_UNLEARNING]
+    npo = citations_for("NPO")
+    assert len(npo) == 3 and "zhang2024negative" in npo[2] and "2404.05868" in npo[2]
+    assert citations_for("NoSuchMethod") == [TOFU, OPEN_UNLEARNING]

@@ -62,15 +62,29 @@ METHOD_CITATIONS: dict[str, str] = {
   journal = {arXiv preprint arXiv:2402.10052},
   year    = {2024}
 }""",
+    "RMU": """@inproceedings{li2024wmdp,
+  title     = {The {WMDP} Benchmark: Measuring and Reducing Malicious Use with Unlearning},
+  author    = {Li, Nathaniel and Pan, Alexander and Gopal, Anjali and Yue, Summer and Berrios, Daniel and Gatti,
+               Alice and others},
+  booktitle = {International Conference on Machine Learning},
+  year      = {2024},
+  url       = {https://arxiv.org/abs/2403.03218}
+}""",
 }
 #: Methods introduced as TOFU baselines cite the benchmark itself.
 METHOD_CITATIONS["IdkNLL"] = TOFU
 
 
 def citations_for(method: str | None) -> list[str]:
-    """TOFU, OpenUnlearning, then the method's paper when one is registered (each entry once)."""
+    """TOFU, OpenUnlearning, then the method's paper (each entry once).
+
+    A method registered with a `citation` attribute on its MethodSpec supplies its own BibTeX; otherwise the table
+    above is used, and a method in neither cites only the benchmark and the framework.
+    """
+    from hf_unlearn.methods import METHODS
+
     out = [TOFU, OPEN_UNLEARNING]
-    paper = METHOD_CITATIONS.get(method or "")
+    paper = getattr(METHODS.get(method or ""), "citation", None) or METHOD_CITATIONS.get(method or "")
     if paper and paper not in out:
         out.append(paper)
     return out
