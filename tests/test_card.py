@@ -189,6 +189,18 @@ def test_a_retain_model_gets_the_finetuned_card(tmp_path):
     assert "alpha" not in card.text.split("## Recipe")[0]
 
 
+def test_the_evaluated_forget_split_comes_from_eval_meta(tmp_path):
+    recipe = {"task": "finetune", "model": LLAMA, "finetune_splits": ["full"]}
+    evals = {
+        "TOFU_SUMMARY.json": {"forget_quality": 0.5},
+        "eval_meta.json": {"settings": {"forget_split": "forget05"}},
+    }
+    run = load_run(make_run(tmp_path / "run", recipe, evals))
+    card = card_of(render_card(run, "me/tofu_Llama-3.2-1B-Instruct_full", OTHER), tmp_path)
+    assert [r.dataset_config for r in card.data.eval_results] == ["forget05_perturbed"]
+    assert "target-model" in card.data.tags and "It is a **target model**" in card.text
+
+
 def test_missing_templates_refuse(tmp_path):
     run = load_run(make_run(tmp_path / "run", UNLEARN))
     with pytest.raises(PublishError, match="template"):

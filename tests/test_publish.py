@@ -176,6 +176,29 @@ def test_the_export_holds_only_what_users_need(run_copy, tmp_path):
     assert result.repo_id.startswith("your-org/") and not result.pushed
 
 
+def test_evaluations_of_other_weights_are_not_published(run_copy, tmp_path):
+    from huggingface_hub import ModelCard
+
+    from hf_unlearn.evaluation.fingerprint import model_fingerprint
+
+    _write_evals(run_copy)
+    meta = run_copy / "evals" / "eval_meta.json"
+    meta.write_text(json.dumps({"model_sha256": "0" * 64, "settings": {"forget_split": "forget01"}}))
+    export = publish_run(run_copy, dry_run=True).export_dir
+    card = ModelCard.load(export / "README.md")
+    assert card.data.eval_results is None and "computed on other weights" in card.text
+    assert not (export / "evals").exists()
+
+    meta.write_text(
+        json.dumps({"model_sha256": model_fingerprint(run_copy), "settings": {"forget_split": "forget01"}})
+    )
+    export = publish_run(run_copy, dry_run=True).export_dir
+    assert len(ModelCard.load(export / "README.md").data.eval_results) == 8
+    assert {p.name for p in (export / "evals").iterdir()} == {
+        "TOFU_SUMMARY.json", "TOFU_EVAL.json", "comparison.json", "eval_meta.json",
+    }  # fmt: skip
+
+
 def test_cli_dry_run_prints_the_export_folder(run_copy, capsys):
     from hf_unlearn.cli import main
 

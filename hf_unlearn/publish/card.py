@@ -92,7 +92,7 @@ def hyperparameters(run: RunFolder) -> list[tuple[str, str]]:
 def eval_forget_split(run: RunFolder) -> str:
     """The forget split the evaluation numbers refer to."""
     recipe = run.recipe
-    explicit = recipe.get("eval.forget_split")
+    explicit = run.eval_forget_split or recipe.get("eval.forget_split")
     if explicit:
         return explicit
     if run.is_unlearning:
@@ -181,6 +181,7 @@ def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_fil
         "has_target": bool(target),
         "has_retain": bool(retain),
         "license_note": license.note,
+        "stale_evals": run.stale_evals or "",
         "recipe_yaml": run.recipe_text.strip(),
         "forget_split": forget,
     }

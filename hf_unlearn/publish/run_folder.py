@@ -19,6 +19,7 @@ EVAL_DIR = "evals"
 SUMMARY_FILE = "TOFU_SUMMARY.json"
 EVAL_FILE = "TOFU_EVAL.json"
 COMPARISON_FILE = "comparison.json"
+META_FILE = "eval_meta.json"
 
 
 @dataclass
@@ -31,14 +32,41 @@ class RunFolder:
     summary: dict | None = None
     eval_full: dict | None = None
     comparison: dict | None = None
+    eval_meta: dict | None = None
+    #: why evaluation files found in the run folder are not used (they describe other weights), or None
+    stale_evals: str | None = None
 
     @property
     def is_unlearning(self) -> bool:
         return self.recipe["task"] == "unlearn"
 
+    @property
+    def eval_forget_split(self) -> str | None:
+        """The forget split the evaluator says it used (eval_meta.json), if it says."""
+        return ((self.eval_meta or {}).get("settings") or {}).get("forget_split")
+
     def eval_files(self) -> list[Path]:
+        if self.stale_evals:
+            return []
         folder = self.path / EVAL_DIR
-        return [folder / name for name in (SUMMARY_FILE, EVAL_FILE, COMPARISON_FILE) if (folder / name).is_file()]
+        names = (SUMMARY_FILE, EVAL_FILE, COMPARISON_FILE, META_FILE)
+        return [folder / name for name in names if (folder / name).is_file()]
+
+
+def stale_reason(run_dir: Path, meta: dict | None) -> str | None:
+    """Why the evaluation results do not describe the run's weights, or None when they do (or can't be checked).
+
+    The evaluator stores the sha256 of the weights it scored; results computed before the model changed (a
+    re-run into the same folder) must not be published as this model's.
+    """
+    recorded = (meta or {}).get("model_sha256")
+    if not recorded:
+        return None
+    from hf_unlearn.evaluation.fingerprint import model_fingerprint
+
+    if model_fingerprint(run_dir) != recorded:
+        return f"{EVAL_DIR}/{META_FILE} records other weights than the run folder's (model_sha256 differs)"
+    return None
 
 
 def _read_json(path: Path, what: str):
@@ -76,6 +104,10 @@ def load_run(run_dir: str | Path) -> RunFolder:
     state_path = path / TRAINER_STATE
     log_history = _read_json(state_path, "trainer state").get("log_history", []) if state_path.is_file() else []
     evals = path / EVAL_DIR
+    meta = _optional_json(evals / META_FILE)
+    stale = stale_reason(path, meta)
+    if stale:
+        return RunFolder(path, info, recipe, recipe_text, log_history, eval_meta=meta, stale_evals=stale)
     return RunFolder(
         path=path,
         info=info,
@@ -85,4 +117,5 @@ def load_run(run_dir: str | Path) -> RunFolder:
         summary=_optional_json(evals / SUMMARY_FILE),
         eval_full=_optional_json(evals / EVAL_FILE),
         comparison=_optional_json(evals / COMPARISON_FILE),
+        eval_meta=meta,
     )
