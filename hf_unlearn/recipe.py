@@ -80,6 +80,17 @@ SCHEMA: dict[str, Field] = {
     "data.eos_as_pad": Field(False, bool, help="open-unlearning's pad=EOS masking, for comparable numbers"),
     "data.forget_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N forget rows"),
     "data.retain_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N retain rows"),
+    # evaluation (unlearning runs): TOFU metrics of the unlearned model into <run_dir>/evals/
+    "eval.enabled": Field(True, bool, help="evaluate the unlearned model on TOFU after training"),
+    "eval.metrics": Field("default", str, help="'default', 'all' or comma-separated metric names"),
+    "eval.batch_size": Field(32, int, minimum=1, help="answers scored per forward"),
+    "eval.generation_batch_size": Field(128, int, minimum=1, help="prompts generated together"),
+    "eval.max_new_tokens": Field(200, int, minimum=1, help="greedy generation length for ROUGE"),
+    "eval.limit": Field(None, int, minimum=1, nullable=True, help="first N items of each eval set (quick checks)"),
+    "eval.retain_logs": Field(None, str, nullable=True, help="retain model's TOFU_EVAL.json (forget quality)"),
+    "eval.retain_model": Field(None, str, nullable=True, help="retain model, evaluated (or reused) as the reference"),
+    "eval.holdout_file": Field(None, str, nullable=True, help="own MIA holdout set (JSONL question/answer)"),
+    "eval.compare_target": Field(True, bool, help="also evaluate the starting model (evals/comparison.json)"),
     # publishing
     "push_to_hub": Field(False, bool, help="push the model + card to the Hub at the end of the run"),
     "hub_org": Field(None, str, nullable=True, help="user or organisation the repo goes under"),
@@ -174,6 +185,18 @@ def _check_range(key: str, value, minimum, exclusive: bool, choices) -> None:
             raise RecipeError(f"{key}: must be {op} {minimum:g}, got {value:g}")
 
 
+def _check_eval(values: dict) -> None:
+    """Evaluation settings fail at load time, not after training."""
+    if values["eval.retain_logs"] and values["eval.retain_model"]:
+        raise RecipeError("eval.retain_logs: give either eval.retain_logs or eval.retain_model, not both")
+    from hf_unlearn.evaluation.suite import parse_metrics
+
+    try:
+        parse_metrics(values["eval.metrics"])
+    except ValueError as err:
+        raise RecipeError(f"eval.{err}") from None
+
+
 class Recipe:
     """A validated recipe: flat dotted keys -> values, plus the derived run name."""
 
@@ -209,6 +232,7 @@ class Recipe:
             values[key] = value
         recipe = cls(values, source)
         recipe._validate_task()
+        _check_eval(recipe.values)
         recipe._validate_hub()
         return recipe
 

@@ -19,12 +19,22 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> Path:
     result = train(recipe, resume=resume)
     logger.info("run %s finished in %.1fs: %s", recipe.run_name, result.wall_time_s, result.output_dir)
     print(f"[hf-unlearn] {recipe.run_name}: model saved to {result.output_dir}")
+    evaluation_stage(recipe, Path(result.output_dir))
     publish_stage(recipe, Path(result.output_dir))
     return result.output_dir
 
 
 def is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
+
+
+def evaluation_stage(recipe: Recipe, run_dir: Path) -> None:
+    """After training, main process only: TOFU metrics of the unlearned model into <run_dir>/evals/ (eval.enabled)."""
+    if recipe["task"] != "unlearn" or not recipe["eval.enabled"] or not is_main_process():
+        return
+    from hf_unlearn.evaluation.stage import evaluate_run
+
+    evaluate_run(recipe, run_dir)
 
 
 def publish_stage(recipe: Recipe, run_dir: Path) -> None:
