@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from hf_unlearn.errors import register_user_error
-from hf_unlearn.recipe import Recipe
+from hf_unlearn.recipe import Recipe, RecipeError
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +36,15 @@ def world_size() -> int:
 def gradient_accumulation(recipe: Recipe, n_processes: int) -> int:
     """Accumulation steps that keep the recipe's effective batch whatever the number of processes."""
     per_step = recipe["per_device_train_batch_size"] * n_processes
-    if recipe["effective_batch_size"] % per_step:
-        raise ValueError(
-            f"effective_batch_size {recipe['effective_batch_size']} is not a multiple of "
-            f"per_device_train_batch_size {recipe['per_device_train_batch_size']} x {n_processes} processes"
+    effective = recipe["effective_batch_size"]
+    if effective % per_step:
+        fits = [b for b in range(1, effective + 1) if effective % (b * n_processes) == 0]
+        hint = f"; with {n_processes} processes use one of {fits}" if fits else ""
+        raise RecipeError(
+            f"per_device_train_batch_size: {recipe['per_device_train_batch_size']} x {n_processes} processes does "
+            f"not divide effective_batch_size {effective}{hint}"
         )
-    return recipe["effective_batch_size"] // per_step
+    return effective // per_step
 
 
 def warmup_steps(recipe: Recipe, n_train: int) -> int:
@@ -91,6 +94,7 @@ def build_training_args(recipe: Recipe, n_train: int, output_dir: str | None = N
         report_to=recipe["report_to"],
         eval_strategy="no",
         disable_tqdm=False,
+        ddp_find_unused_parameters=False,
     )
     kwargs.update(recipe.method_params)
     if recipe.get("precompute_ref_log_probs"):
@@ -199,8 +203,12 @@ class TrainResult:
     log_history: list
 
 
-def train(recipe: Recipe, resume: bool = False) -> TrainResult:
-    """Run one recipe's training and write the model folder (BF16 weights, tokenizer, recipe, run info)."""
+def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -> TrainResult:
+    """Run one recipe's training and write the model folder (BF16 weights, tokenizer, recipe, run info).
+
+    `resume` continues from the newest complete checkpoint in the run folder; `callbacks` are extra
+    `TrainerCallback`s (monitoring, early stopping).
+    """
     import torch
 
     from hf_unlearn.checkpoint import convert_to_bf16, fingerprint_rows, package_versions
@@ -229,10 +237,15 @@ def train(recipe: Recipe, resume: bool = False) -> TrainResult:
         train_dataset=dataset,
         data_collator=collator,
         processing_class=tokenizer,
+        callbacks=callbacks,
     )
     checkpoint = _last_checkpoint(output_dir) if resume else None
     if resume and checkpoint is None:
         logger.warning("--resume: no checkpoint in %s, starting from scratch", output_dir)
+    elif not resume and _last_checkpoint(output_dir):
+        logger.warning(
+            "%s holds checkpoints of an earlier run: starting over (pass --resume to continue it)", output_dir
+        )
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(str(output_dir))
     trainer.save_state()
@@ -265,6 +278,17 @@ def train(recipe: Recipe, resume: bool = False) -> TrainResult:
 
 
 def _last_checkpoint(output_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    """The newest complete checkpoint. The Trainer writes `trainer_state.json` last, so a run killed while
+    saving leaves a folder without a readable one: that folder is skipped, not resumed from."""
+    if not output_dir.is_dir():
+        return None
+    found = []
+    for folder in output_dir.glob("checkpoint-*"):
+        try:
+            step = int(folder.name.split("-", 1)[1])
+            json.loads((folder / "trainer_state.json").read_text())
+        except (ValueError, OSError):
+            logger.warning("skipping incomplete checkpoint %s", folder)
+            continue
+        found.append((step, folder))
+    return str(max(found)[1]) if found else None
