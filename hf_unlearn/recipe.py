@@ -69,6 +69,9 @@ SCHEMA: dict[str, Field] = {
     "bf16": Field(True, bool, help="bf16 autocast with fp32 master weights"),
     "gradient_checkpointing": Field(False, bool),
     "loss_normalization": Field("effective_batch", str, LOSS_NORMALIZATIONS),
+    "precompute_ref_log_probs": Field(
+        False, bool, help="score the forget set with the reference once before training, then free the reference"
+    ),
     "logging_steps": Field(5, int, minimum=1),
     "save_strategy": Field("no", str, SAVE_STRATEGIES),
     "save_steps": Field(500, int, minimum=1),
@@ -185,6 +188,24 @@ def _check_range(key: str, value, minimum, exclusive: bool, choices) -> None:
             raise RecipeError(f"{key}: must be {op} {minimum:g}, got {value:g}")
 
 
+def _precomputable() -> list[str]:
+    return [name for name, spec in METHODS.items() if spec.precomputable_reference]
+
+
+def _check_precompute(spec, values: dict) -> None:
+    """Precomputed reference log-probs only replace a reference that is used for summed forget log-probs alone."""
+    if not spec.precomputable_reference:
+        raise RecipeError(
+            f"precompute_ref_log_probs: {spec.name} needs the reference model's full token distributions during "
+            f"training, or uses no reference; it works with {', '.join(_precomputable())} (set it to false)"
+        )
+    if values.get("retain_loss_type") == "KL":
+        raise RecipeError(
+            "precompute_ref_log_probs: retain_loss_type KL needs the live reference on every retain batch "
+            "(use retain_loss_type NLL, or set precompute_ref_log_probs to false)"
+        )
+
+
 def _check_eval(values: dict) -> None:
     """Evaluation settings fail at load time, not after training."""
     if values["eval.retain_logs"] and values["eval.retain_model"]:
@@ -245,6 +266,8 @@ class Recipe:
             for key in method_param_keys():
                 if v[key] is not None:
                     raise RecipeError(f"{key}: not a finetune parameter (finetune recipes take no method settings)")
+            if v["precompute_ref_log_probs"]:
+                raise RecipeError("precompute_ref_log_probs: finetuning uses no reference model (set it to false)")
             for split in v["finetune_splits"]:
                 _check_range("finetune_splits", split, None, False, FINETUNE_SPLITS)
             if not v["finetune_splits"]:
@@ -273,6 +296,8 @@ class Recipe:
             value = _coerce(key, value, param.kind, False)
             _check_range(key, value, param.minimum, param.exclusive_minimum, param.choices)
             v[key] = value
+        if v["precompute_ref_log_probs"]:
+            _check_precompute(spec, v)
         if v["effective_batch_size"] % v["per_device_train_batch_size"]:
             raise RecipeError(
                 "per_device_train_batch_size: must divide effective_batch_size "

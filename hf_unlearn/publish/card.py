@@ -18,7 +18,24 @@ from hf_unlearn.publish.license import HUB_RECORD, LicenseInfo
 from hf_unlearn.publish.results import TOFU_DATASET, collect_metrics, eval_results, results_table
 from hf_unlearn.publish.run_folder import RunFolder
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "model_cards"
+
+def _templates_dir() -> Path:
+    """`model_cards/` of the source checkout (editable installs), else the copy a wheel installs under
+    `<prefix>/share/hf_unlearn/model_cards`."""
+    import sys
+    import sysconfig
+
+    checkout = Path(__file__).resolve().parents[2] / "model_cards"
+    if checkout.is_dir():
+        return checkout
+    for prefix in (sysconfig.get_path("data"), sys.prefix, sys.base_prefix):
+        installed = Path(prefix) / "share" / "hf_unlearn" / "model_cards"
+        if installed.is_dir():
+            return installed
+    return checkout
+
+
+TEMPLATES_DIR = _templates_dir()
 UNLEARNED_TEMPLATE = "unlearned_model.md"
 FINETUNED_TEMPLATE = "finetuned_model.md"
 FINETUNE_FORMULA = "L = NLL(train)"
@@ -182,6 +199,8 @@ def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_fil
         "has_retain": bool(retain),
         "license_note": license.note,
         "stale_evals": run.stale_evals or "",
+        "lora": run.lora,
+        "adapter_only": run.publishes_adapter,
         "recipe_yaml": run.recipe_text.strip(),
         "forget_split": forget,
     }

@@ -76,10 +76,14 @@ def check_weights(folder: Path) -> None:
         raise PublishError(f"refusing to publish: non-finite weights (NaN or inf) in {len(bad)} tensor(s): {shown}")
 
 
+def _is_adapter(folder: Path) -> bool:
+    return (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file()
+
+
 def _is_bf16(folder: Path) -> bool:
     config = folder / "config.json"
     dtype = json.loads(config.read_text()).get("dtype") if config.is_file() else None
-    if dtype != "bfloat16":
+    if dtype != "bfloat16" and not _is_adapter(folder):
         return False
     floats = ("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2")
     return all(d == "BF16" for p in weight_files(folder) for d in safetensors_dtypes(p).values() if d in floats)
@@ -111,7 +115,8 @@ def verify_export(folder: Path, secrets: tuple[str | None, ...] = (), check_tens
     forbidden = [f for f in files if _is_forbidden(f)]
     if forbidden:
         raise PublishError(f"refusing to publish training state or pickles: {', '.join(forbidden)} in {folder}")
-    if not (folder / "config.json").is_file() or not weight_files(folder):
+    has_config = (folder / "config.json").is_file() or _is_adapter(folder)
+    if not has_config or not weight_files(folder):
         raise PublishError(f"refusing to publish: {folder} lacks config.json or *.safetensors weights")
     if not _is_bf16(folder):
         raise PublishError(f"refusing to publish: the weights in {folder} are not BF16 (config.json and tensors)")
@@ -135,10 +140,23 @@ def _fresh_folder(target: Path, run_dir: Path) -> Path:
     return staging
 
 
-def _copy_model_files(run_dir: Path, staging: Path) -> None:
-    for path in weight_files(run_dir):
-        shutil.copy2(path, staging / path.name)
-    for name in MODEL_FILES + TOKENIZER_FILES + (RECIPE_FILE,):
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+
+
+def _copy_model_files(run_dir: Path, staging: Path, adapter: dict | None = None) -> None:
+    """Model weights and config, or (publishing a LoRA adapter) the adapter files; then tokenizer and recipe."""
+    if adapter:
+        source = run_dir / adapter["adapter_dir"]
+        for name in ADAPTER_FILES:
+            if not (source / name).is_file():
+                raise PublishError(f"refusing to publish: the LoRA adapter file {source / name} is missing")
+            shutil.copy2(source / name, staging / name)
+        names = TOKENIZER_FILES + (RECIPE_FILE,)
+    else:
+        for path in weight_files(run_dir):
+            shutil.copy2(path, staging / path.name)
+        names = MODEL_FILES + TOKENIZER_FILES + (RECIPE_FILE,)
+    for name in names:
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, staging / name)
     for name in TOKENIZER_DIRS:
@@ -161,7 +179,7 @@ def build_export(
     target = Path(export_dir) if export_dir else run.path / EXPORT_DIR
     staging = _fresh_folder(target, run.path)
     try:
-        _copy_model_files(run.path, staging)
+        _copy_model_files(run.path, staging, run.lora if run.publishes_adapter else None)
         ensure_bf16(staging)
         for path in run.eval_files():
             (staging / EVAL_DIR).mkdir(exist_ok=True)

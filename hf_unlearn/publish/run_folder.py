@@ -41,6 +41,16 @@ class RunFolder:
         return self.recipe["task"] == "unlearn"
 
     @property
+    def lora(self) -> dict | None:
+        """LoRA settings of the run (`run_info.json`), or None for full finetuning."""
+        return self.info.get("peft")
+
+    @property
+    def publishes_adapter(self) -> bool:
+        """LoRA runs publish merged BF16 weights unless the recipe says `publish.merge_adapter: false`."""
+        return bool(self.lora) and not self.recipe.get("publish.merge_adapter", True)
+
+    @property
     def eval_forget_split(self) -> str | None:
         """The forget split the evaluator says it used (eval_meta.json), if it says."""
         return ((self.eval_meta or {}).get("settings") or {}).get("forget_split")
