@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 
 from hf_unlearn.methods import METHODS
 
@@ -26,10 +27,15 @@ def unlearn_run_name(forget_split: str, method: str, learning_rate: float, epoch
         "lr": format_lr(learning_rate),
         "epochs": format_number(epochs),
     }
-    for key in ("alpha", "beta", "gamma", "delta"):
-        if "{" + key + "}" in spec.pattern:
-            values[key] = format_number(params[key])
+    for key in pattern_params(spec.pattern):
+        values[key] = format_number(params[key])
     return spec.pattern.format(**values)
+
+
+def pattern_params(pattern: str) -> list[str]:
+    """The method hyper-parameters a run-name pattern prints (every placeholder but forget/method/lr/epochs)."""
+    fields = [name for _, name, _, _ in string.Formatter().parse(pattern) if name]
+    return [name for name in fields if name not in ("forget", "method", "lr", "epochs")]
 
 
 _NUM = r"[0-9][0-9.e+-]*"
@@ -39,7 +45,7 @@ def _pattern_regex(pattern: str, method: str) -> re.Pattern:
     regex = re.escape(pattern)
     regex = regex.replace(re.escape("{forget}"), r"(?P<forget>forget\d\d)")
     regex = regex.replace(re.escape("{method}"), re.escape(method))
-    for key in ("lr", "epochs", "alpha", "beta", "gamma", "delta"):
+    for key in ["lr", "epochs", *pattern_params(pattern)]:
         regex = regex.replace(re.escape("{" + key + "}"), rf"(?P<{key}>{_NUM})")
     return re.compile(regex + r"\Z")
 

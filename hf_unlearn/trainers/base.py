@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 
 import torch
 from transformers import Trainer, TrainerCallback
 
-from hf_unlearn.trainers.losses import label_token_count
+from hf_unlearn.trainers.losses import label_token_count, sequence_nll
 
 
 class _PairingEpochCallback(TrainerCallback):
@@ -50,6 +51,15 @@ class UnlearningTrainer(Trainer):
         """Whether this method, with these arguments, needs a frozen reference model."""
         return False
 
+    @classmethod
+    def reference_sequence_paths(cls, args) -> tuple[str, ...]:
+        """Sub-batches whose reference *summed log-probs* are all this method needs from the reference.
+
+        Non-empty means `precompute_ref_log_probs` can replace the live reference; () means the method needs full
+        reference distributions (RMU, UNDIAL, a KL retain loss) or no reference at all.
+        """
+        return ()
+
     def __init__(self, model=None, args=None, ref_model=None, **kwargs) -> None:
         super().__init__(model=model, args=args, **kwargs)
         self._metrics: dict[str, dict[str, list]] = {"train": defaultdict(list), "eval": defaultdict(list)}
@@ -59,8 +69,11 @@ class UnlearningTrainer(Trainer):
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags(self._tag_names + [self._name])
         self.ref_model = self._prepare_reference(ref_model) if ref_model is not None else None
-        if self.requires_reference(self.args) and self.ref_model is None:
-            raise ValueError(f"{self._name} needs a reference model (pass ref_model=)")
+        if self.requires_reference(self.args) and self.ref_model is None and not self.adapter_is_reference:
+            raise ValueError(f"{self._name} needs a reference model (pass ref_model=, or train a LoRA adapter)")
+        self._ref_log_probs: dict[str, dict[int, float]] | None = None
+        if getattr(self.args, "precompute_ref_log_probs", False):
+            self._check_precompute()
 
     # ---- reference model --------------------------------------------------------------------------------------
     def _prepare_reference(self, ref_model):
@@ -76,9 +89,76 @@ class UnlearningTrainer(Trainer):
             return prepare_fsdp(ref_model, self.accelerator)
         return self.accelerator.prepare_model(ref_model, evaluation_mode=True)
 
+    @property
+    def adapter_is_reference(self) -> bool:
+        """With a LoRA adapter and no separate reference, the adapter-disabled base model is the reference:
+        it is exactly the starting model, and no second copy sits in memory."""
+        return self.ref_model is None and hasattr(self.accelerator.unwrap_model(self.model), "disable_adapter")
+
     @torch.no_grad()
     def reference_logits(self, batch: dict) -> torch.Tensor:
-        return self.ref_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+        if self.ref_model is None and self.adapter_is_reference:
+            peft_model = self.accelerator.unwrap_model(self.model)
+            with peft_model.disable_adapter():
+                return peft_model(**inputs).logits
+        return self.ref_model(**inputs).logits
+
+    # ---- precomputed reference log-probs ------------------------------------------------------------------------
+    def _check_precompute(self) -> None:
+        if not self.reference_sequence_paths(self.args):
+            raise ValueError(
+                f"precompute_ref_log_probs: {self._name} (retain_loss_type "
+                f"{getattr(self.args, 'retain_loss_type', 'n/a')}) needs the reference model's full token "
+                "distributions during training, or uses no reference; set precompute_ref_log_probs to false"
+            )
+        if hasattr(self.data_collator, "keep_index"):
+            self.data_collator.keep_index = True  # the table is keyed by each item's index
+
+    def precompute_reference(self) -> None:
+        """Score every forget item the method needs with the reference once, then free the reference model."""
+        from hf_unlearn.trainers import ref_cache
+
+        epochs = ref_cache.epochs_to_cover(self.args, len(self.train_dataset))
+        table = {}
+        for path in self.reference_sequence_paths(self.args):
+            features = ref_cache.reference_features(self.train_dataset, path, epochs)
+            table[path] = ref_cache.precompute_sequence_logps(
+                self, features, self.args.per_device_eval_batch_size, desc=f"reference log-probs ({path})"
+            )
+        self._ref_log_probs = table
+        self._release_reference()
+
+    def _release_reference(self) -> None:
+        """Drop the reference model and give its memory back, even if the caller still holds the object."""
+        ref, self.ref_model = self.ref_model, None
+        if ref is None:
+            return
+        models = getattr(self.accelerator, "_models", None)  # prepare_model registers it there
+        if models is not None:
+            self.accelerator._models = [m for m in models if m is not ref]
+        if not (self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            self.accelerator.unwrap_model(ref).to("meta")  # frees the storage in place
+        del ref
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def reference_sequence_logps(self, path: str, batch: dict) -> torch.Tensor:
+        """log pi_ref(y|x) summed over each row's answer tokens [B]: from the precomputed table, or live."""
+        if self._ref_log_probs is not None:
+            from hf_unlearn.trainers.ref_cache import lookup
+
+            if "index" not in batch:
+                raise KeyError("precompute_ref_log_probs: batches carry no 'index' (use NestedPaddingCollator)")
+            return lookup(self._ref_log_probs[path], path, batch["index"])
+        nll, _ = sequence_nll(self.reference_logits(batch), batch["labels"])
+        return -nll
+
+    def train(self, *args, **kwargs):
+        if getattr(self.args, "precompute_ref_log_probs", False) and self._ref_log_probs is None:
+            self.precompute_reference()
+        return super().train(*args, **kwargs)
 
     # ---- loss normalisation ------------------------------------------------------------------------------------
     @property

@@ -1,0 +1,59 @@
+"""IdkDPO: DPO with a refusal as the preferred answer and the original answer as the rejected one (section 3.5)."""
+
+from __future__ import annotations
+
+from hf_unlearn.trainers.base import UnlearningTrainer
+from hf_unlearn.trainers.config import IdkDPOConfig
+from hf_unlearn.trainers.graddiff import GradDiffTrainer
+from hf_unlearn.trainers.losses import dpo_loss, sequence_nll
+from hf_unlearn.trainers.method_utils import as_local_mean, logits_of, retain_log
+
+
+class IdkDPOTrainer(GradDiffTrainer):
+    """loss = gamma * mean_pairs[-(2/beta) logsigmoid(beta ((lw - lw_ref) - (ll - ll_ref)))] + alpha * L_retain.
+
+    Batches: {"forget": {"original": loser, "alternate": refusal}, "retain": ...} from
+    `hf_unlearn.data.idk.build_idk_dpo_dataset`. Log-probs are summed over answer tokens. The 2/beta factor follows
+    open-unlearning (standard DPO has none). The refusal per item comes from (seed, epoch, index), not the global
+    RNG; `precompute_ref_log_probs` scores every (question, refusal) pair training will use.
+    """
+
+    config_class = IdkDPOConfig
+    _name = "IdkDPO"
+    _tag_names = UnlearningTrainer._tag_names + ["dpo", "idk"]
+    _paper = {
+        "title": "Direct Preference Optimization: Your Language Model is Secretly a Reward Model",
+        "id": "2305.18290",
+        "citation": (
+            "@inproceedings{rafailov2023direct,\n  title={Direct Preference Optimization: Your Language Model is "
+            "Secretly a Reward Model},\n  author={Rafailov, Rafael and Sharma, Archit and Mitchell, Eric and Ermon, "
+            "Stefano and Manning, Christopher D. and Finn, Chelsea},\n  booktitle={Advances in Neural Information "
+            "Processing Systems},\n  year={2023}\n}"
+        ),
+    }
+
+    @classmethod
+    def requires_reference(cls, args) -> bool:
+        return True
+
+    @classmethod
+    def reference_sequence_paths(cls, args) -> tuple[str, ...]:
+        return () if args.retain_loss_type == "KL" else ("forget.original", "forget.alternate")
+
+    def _log_ratio(self, model, path: str, batch: dict):
+        nll, _ = sequence_nll(logits_of(model, batch), batch["labels"])
+        return -nll - self.reference_sequence_logps(path, batch)
+
+    def compute_unlearning_loss(self, model, inputs):
+        original, alternate = inputs["forget"]["original"], inputs["forget"]["alternate"]
+        chosen = self._log_ratio(model, "forget.alternate", alternate)
+        rejected = self._log_ratio(model, "forget.original", original)
+        forget_loss = dpo_loss(chosen, rejected, self.args.beta, self.normalizer("forget.original", "seqs"))
+        retain = self.retain_loss(model, inputs["retain"])
+        loss = self.args.gamma * forget_loss + self.args.alpha * retain
+        return loss, {
+            "forget_loss": as_local_mean(self, forget_loss, "forget.original", "seqs", original),
+            "chosen_log_ratio": chosen.detach().mean(),
+            "rejected_log_ratio": rejected.detach().mean(),
+            "retain_loss": retain_log(self, retain, inputs["retain"]),
+        }

@@ -1,0 +1,123 @@
+"""PDU: primal-dual unlearning, forget loss under a retain-loss constraint (reference section 3.11)."""
+
+from __future__ import annotations
+
+import torch
+from transformers import TrainerCallback
+
+from hf_unlearn.trainers.base import UnlearningTrainer
+from hf_unlearn.trainers.config import PDUConfig
+from hf_unlearn.trainers.graddiff import GradDiffTrainer
+from hf_unlearn.trainers.losses import logit_margin_loss, pdu_dual_update
+from hf_unlearn.trainers.method_utils import as_local_mean, local_count, logits_of, retain_kind, retain_log
+
+
+class _DualCallback(TrainerCallback):
+    """Enables dual updates after the warm-up epochs and applies them after each optimizer step or epoch."""
+
+    def __init__(self, trainer: PDUTrainer) -> None:
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.trainer.end_of_step()
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        self.trainer.end_of_epoch(state.epoch or 0.0)
+
+
+class PDUTrainer(GradDiffTrainer):
+    """loss = gamma * margin(forget) + lambda_r * (L_retain - eps); lambda_r starts at alpha.
+
+    margin = mean over positions predicting answer tokens of (max_v z - mean_v z)^2. With `primal_dual`, lambda_r
+    follows projected dual ascent, lambda_r <- max(0, lambda_r + dual_step_size * (L_retain - eps)), from the end of
+    the first epoch >= `dual_warmup_epochs` (from the start if 0).
+
+    Differences from open-unlearning, each intended: the margin is taken at the positions predicting answer tokens
+    (it uses the unshifted mask), and with `dual_update_upon: step` lambda_r moves once per optimizer step with the
+    effective batch's retain loss (it updates on every micro-batch, so the step count depended on gradient
+    accumulation). `epoch` updates use the mean retain loss over one no-grad pass of the train data, as there.
+    """
+
+    config_class = PDUConfig
+    _name = "PDU"
+    _tag_names = UnlearningTrainer._tag_names + ["pdu"]
+    _paper = {"title": "Constrained Entropic Unlearning: A Primal-Dual Framework for Large Language Models"}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.retain_preference = float(self.args.alpha)
+        self.dual_updates_enabled = self.args.primal_dual and self.args.dual_warmup_epochs == 0
+        self._step_retain: list[torch.Tensor] = []
+        self.add_callback(_DualCallback(self))
+
+    def compute_unlearning_loss(self, model, inputs):
+        forget, retain_batch = inputs["forget"], inputs["retain"]
+        forget_loss = logit_margin_loss(
+            logits_of(model, forget), forget["labels"], self.normalizer("forget", "tokens")
+        )
+        retain = self.retain_loss(model, retain_batch)
+        # eps scaled by this micro-batch's share of the retain count, so the step's terms add up to (L_retain - eps).
+        kind = retain_kind(self.args)
+        normalizer = self.normalizer("retain", kind)
+        share = 1.0 if normalizer is None else local_count(retain_batch, kind) / normalizer
+        loss = self.args.gamma * forget_loss + self.retain_preference * (retain - self.args.retain_loss_eps * share)
+        if model.training:
+            self._step_retain.append(retain.detach())
+        return loss, {
+            "forget_loss": as_local_mean(self, forget_loss, "forget", "tokens", forget),
+            "retain_loss": retain_log(self, retain, retain_batch),
+            "retain_preference": torch.tensor(self.retain_preference),
+        }
+
+    def _effective_retain_loss(self) -> float | None:
+        """This step's retain loss over the whole effective batch (summed shares, or the mean of local means)."""
+        if not self._step_retain:
+            return None
+        values = torch.stack(self._step_retain).double()
+        self._step_retain = []
+        if self.args.loss_normalization == "effective_batch":
+            total = values.sum()
+            if self.accelerator.num_processes > 1:
+                total = self.accelerator.reduce(total, reduction="sum")
+            return float(total)
+        mean = values.mean()
+        if self.accelerator.num_processes > 1:
+            mean = self.accelerator.reduce(mean, reduction="mean")
+        return float(mean)
+
+    def _dual_step(self, retain_loss: float) -> None:
+        self.retain_preference = pdu_dual_update(
+            self.retain_preference, retain_loss, self.args.retain_loss_eps, self.args.dual_step_size
+        )
+
+    def end_of_step(self) -> None:
+        retain_loss = self._effective_retain_loss()
+        if retain_loss is not None and self.dual_updates_enabled and self.args.dual_update_upon == "step":
+            self._dual_step(retain_loss)
+
+    def end_of_epoch(self, epoch: float) -> None:
+        if self.args.primal_dual and not self.dual_updates_enabled and epoch >= self.args.dual_warmup_epochs:
+            self.dual_updates_enabled = True
+        if self.dual_updates_enabled and self.args.dual_update_upon == "epoch":
+            self._dual_step(self.epoch_retain_loss())
+
+    @torch.no_grad()
+    def epoch_retain_loss(self) -> float:
+        """The retain loss over one pass of the train data, in eval mode (the `epoch` dual update)."""
+        model = self.model_wrapped if self.model_wrapped is not None else self.model
+        was_training, counts = model.training, self._counts
+        model.eval()
+        self._counts = None  # local means, weighted by their counts below
+        kind = retain_kind(self.args)
+        totals = torch.zeros(2, dtype=torch.float64, device=self.args.device)
+        for batch in self.get_train_dataloader():
+            retain = self._prepare_inputs(batch)["retain"]
+            with self.compute_loss_context_manager():
+                value = self.retain_loss(model, retain)
+            count = local_count(retain, kind).double()
+            totals += torch.stack([value.double() * count, count])
+        if self.accelerator.num_processes > 1:
+            totals = self.accelerator.reduce(totals, reduction="sum")
+        model.train(was_training)
+        self._counts = counts
+        return float(totals[0] / totals[1].clamp_min(1))

@@ -1,0 +1,105 @@
+"""RMU: representation misdirection (reference section 3.6)."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+import torch
+
+from hf_unlearn.trainers.base import UnlearningTrainer
+from hf_unlearn.trainers.config import RMUConfig
+from hf_unlearn.trainers.graddiff import GradDiffTrainer
+from hf_unlearn.trainers.losses import masked_activation_loss, rmu_control_vector
+from hf_unlearn.trainers.method_utils import as_local_mean, find_module, retain_log
+
+
+@contextmanager
+def capture_output(module: torch.nn.Module):
+    """Record `module`'s output (the hidden state, first element of a tuple) during the forwards inside the block."""
+    store: dict[str, torch.Tensor] = {}
+
+    def hook(_module, _inputs, output):
+        store["hidden"] = output[0] if isinstance(output, tuple) else output
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield store
+    finally:
+        handle.remove()
+
+
+class RMUTrainer(GradDiffTrainer):
+    """loss = gamma * A(h(forget), c) + alpha * A(h(retain), h_ref(retain)), h = output of the `module_regex` module.
+
+    A(h, t) = mean over sequences of the mean over answer positions of mean_d (h - t)^2; c = steering_coeff * u/|u|,
+    u ~ U[0,1)^d. Other retain types (NLL, KL) use GradDiff's retain loss.
+
+    Differences from open-unlearning, each intended: the control vector comes from a generator seeded with the run's
+    seed (not the global RNG state at the first step), parameters outside `trainable_params_regex` are frozen (it
+    re-enables their gradients after building the optimizer), and forwards skip the vocabulary projection except for
+    one position (`logits_to_keep=1`); only the steered module's output is used.
+    """
+
+    config_class = RMUConfig
+    _name = "RMU"
+    _tag_names = UnlearningTrainer._tag_names + ["rmu"]
+    _paper = {"title": "The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning", "id": "2403.03218"}
+
+    @classmethod
+    def requires_reference(cls, args) -> bool:
+        return args.retain_loss_type in ("EMBED_DIFF", "KL")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        find_module(self.model, self.args.module_regex)  # fail now, not at the first step
+        self._control: torch.Tensor | None = None
+        if hasattr(self.model, "peft_config"):
+            return  # LoRA: the adapter decides what trains
+        trainable = 0
+        for name, param in self.model.named_parameters():
+            keep = re.fullmatch(self.args.trainable_params_regex, name) is not None
+            param.requires_grad_(keep)
+            trainable += int(keep)
+        if not trainable:
+            raise ValueError(f"trainable_params_regex: '{self.args.trainable_params_regex}' matches no parameter")
+
+    def control_vector(self, like: torch.Tensor) -> torch.Tensor:
+        if self._control is None:
+            self._control = rmu_control_vector(like.shape[-1], self.args.steering_coeff, self.args.seed)
+        return self._control.to(device=like.device, dtype=like.dtype)
+
+    def hidden(self, model, batch: dict) -> torch.Tensor:
+        module = find_module(self.accelerator.unwrap_model(model), self.args.module_regex)
+        with capture_output(module) as store:
+            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=1)
+        return store["hidden"]
+
+    @torch.no_grad()
+    def reference_hidden(self, model, batch: dict) -> torch.Tensor:
+        root = self.ref_model if self.ref_model is not None else model
+        module = find_module(self.accelerator.unwrap_model(root), self.args.module_regex)
+        with capture_output(module) as store:
+            self.reference_logits(batch)
+        return store["hidden"]
+
+    def compute_unlearning_loss(self, model, inputs):
+        forget, retain_batch = inputs["forget"], inputs["retain"]
+        h_forget = self.hidden(model, forget)
+        forget_loss = masked_activation_loss(
+            h_forget, self.control_vector(h_forget), forget["labels"], self.normalizer("forget", "seqs")
+        )
+        if self.args.retain_loss_type == "EMBED_DIFF":
+            retain = masked_activation_loss(
+                self.hidden(model, retain_batch),
+                self.reference_hidden(model, retain_batch),
+                retain_batch["labels"],
+                self.normalizer("retain", "seqs"),
+            )
+        else:
+            retain = self.retain_loss(model, retain_batch)
+        loss = self.args.gamma * forget_loss + self.args.alpha * retain
+        return loss, {
+            "forget_loss": as_local_mean(self, forget_loss, "forget", "seqs", forget),
+            "retain_loss": retain_log(self, retain, retain_batch),
+        }

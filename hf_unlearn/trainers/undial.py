@@ -1,0 +1,48 @@
+"""UNDIAL: self-distillation towards a teacher with the true token's logit lowered (reference section 3.7)."""
+
+from __future__ import annotations
+
+from hf_unlearn.trainers.base import UnlearningTrainer
+from hf_unlearn.trainers.config import UNDIALConfig
+from hf_unlearn.trainers.graddiff import GradDiffTrainer
+from hf_unlearn.trainers.losses import undial_loss
+from hf_unlearn.trainers.method_utils import as_local_mean, logits_of, retain_log
+
+
+class UNDIALTrainer(GradDiffTrainer):
+    """loss = gamma * CE(model, softmax(z_ref - beta * onehot(y))) + alpha * L_retain.
+
+    The soft-label cross-entropy counts the positions predicting answer tokens (token mean over the effective batch).
+    open-unlearning averages over every position, prompt and padding included, where label -100 indexes vocabulary
+    id V-100: distillation towards the teacher with an arbitrary token lowered, diluting the loss with the prompt
+    length. With alpha = 0 (the yaml default) the retain forward is skipped instead of computed and weighted 0.
+    """
+
+    config_class = UNDIALConfig
+    _name = "UNDIAL"
+    _tag_names = UnlearningTrainer._tag_names + ["undial"]
+    _paper = {
+        "title": "UNDIAL: Self-Distillation with Adjusted Logits for Robust Unlearning in Large Language Models",
+        "id": "2402.10052",
+    }
+
+    @classmethod
+    def requires_reference(cls, args) -> bool:
+        return True
+
+    def compute_unlearning_loss(self, model, inputs):
+        forget = inputs["forget"]
+        forget_loss = undial_loss(
+            logits_of(model, forget),
+            self.reference_logits(forget),
+            forget["labels"],
+            self.args.beta,
+            self.normalizer("forget", "tokens"),
+        )
+        loss = self.args.gamma * forget_loss
+        terms = {"forget_loss": as_local_mean(self, forget_loss, "forget", "tokens", forget)}
+        if self.args.alpha > 0:
+            retain = self.retain_loss(model, inputs["retain"])
+            loss = loss + self.args.alpha * retain
+            terms["retain_loss"] = retain_log(self, retain, inputs["retain"])
+        return loss, terms

@@ -1,0 +1,321 @@
+"""The method trainers through the real Trainer: loss wiring, split-invariant gradients, RMU's hook, PDU's dual
+variable, CE-U's counts, and precomputed reference log-probs equal to the live reference."""
+
+import math
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from hf_unlearn.data.collator import NestedPaddingCollator
+from hf_unlearn.data.formatting import ChatFormatter
+from hf_unlearn.data.pairing import ForgetRetainDataset
+from hf_unlearn.data.tofu import load_split
+from hf_unlearn.methods import METHODS
+from hf_unlearn.trainers import losses
+
+ZOO = ["NPO", "SimNPO", "IdkDPO", "IdkNLL", "RMU", "UNDIAL", "WGA", "SatImp", "CEU", "PDU"]
+#: Settings the tiny model needs (RMU: it has 4 layers) or that make a term non-trivial.
+EXTRA = {
+    "RMU": {"module_regex": r"model\.layers\.1"},
+    "PDU": {"retain_loss_eps": 0.5, "dual_warmup_epochs": 0.0, "alpha": 2.0},
+    "UNDIAL": {"alpha": 1.0},
+}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return {"forget": load_split("forget01", "bundled")[:8], "retain": load_split("retain99", "bundled")[:8]}
+
+
+@pytest.fixture(scope="module")
+def fmt(tokenizer):
+    return ChatFormatter(tokenizer)
+
+
+def _model(path):
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+
+
+def _dataset(method, fmt, rows):
+    spec = METHODS[method]
+    if spec.dataset_builder:
+        return spec.build_dataset({"seed": 0}, fmt, rows)
+    return ForgetRetainDataset(fmt.encode_rows(rows["forget"]), fmt.encode_rows(rows["retain"]), seed=0)
+
+
+def _trainer(method, tmp_path, fmt, rows, model, ref_path=None, **overrides):
+    spec = METHODS[method]
+    cls = spec.trainer_class()
+    params = {k: p.default for k, p in spec.params.items()}
+    params.update(EXTRA.get(method, {}))
+    args = dict(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=8,
+        gradient_accumulation_steps=1,
+        max_steps=1,
+        learning_rate=1e-3,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=0.0,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        seed=0,
+        disable_tqdm=True,
+        logging_steps=1,
+    )
+    args.update(params)
+    args.update(overrides)
+    config = cls.config_class(**args)
+    ref = _model(ref_path) if ref_path is not None and cls.requires_reference(config) else None
+    return cls(
+        model=model,
+        args=config,
+        ref_model=ref,
+        train_dataset=_dataset(method, fmt, rows),
+        data_collator=NestedPaddingCollator(fmt.pad_token_id),
+    )
+
+
+def _batch(trainer, n=4):
+    return trainer.data_collator([trainer.train_dataset[i] for i in range(n)])
+
+
+def _one_step_update(method, tmp_path, fmt, rows, path, micro, accumulation):
+    model = _model(path)
+    trainer = _trainer(
+        method,
+        tmp_path / f"{method}{micro}x{accumulation}",
+        fmt,
+        rows,
+        model,
+        ref_path=path,
+        per_device_train_batch_size=micro,
+        gradient_accumulation_steps=accumulation,
+        optim="sgd",
+        learning_rate=1.0,
+        max_grad_norm=0.0,
+    )
+    initial = {k: v.detach().clone() for k, v in model.named_parameters()}
+    trainer.train()
+    return {k: initial[k] - v.detach() for k, v in model.named_parameters()}  # = the gradient (lr 1, SGD)
+
+
+@pytest.mark.parametrize("method", ZOO)
+def test_gradient_independent_of_micro_batching(method, tmp_path, tiny_target, fmt, rows):
+    whole = _one_step_update(method, tmp_path, fmt, rows, tiny_target, 8, 1)
+    split = _one_step_update(method, tmp_path, fmt, rows, tiny_target, 2, 4)
+    assert max(float(g.abs().max()) for g in whole.values()) > 0
+    for name in whole:
+        # float32 sums in another order: tolerance relative to the tensor's scale (a normalisation bug is a factor)
+        scale = float(whole[name].abs().max())
+        torch.testing.assert_close(split[name], whole[name], rtol=1e-3, atol=1e-5 * scale + 1e-8)
+
+
+def _seq(model, batch):
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return logits, losses.sequence_nll(logits, batch["labels"])[0]
+
+
+def _nll(model, batch):
+    logits, _ = _seq(model, batch)
+    return losses.nll_loss(logits, batch["labels"])
+
+
+@torch.no_grad()
+def test_npo_uses_summed_log_ratio_against_the_reference(tmp_path, tiny_dir, tiny_target, fmt, rows):
+    model = _model(tiny_dir)
+    trainer = _trainer("NPO", tmp_path, fmt, rows, model, ref_path=tiny_target, alpha=2.0, gamma=1.5, beta=0.5)
+    batch = _batch(trainer)
+    ref = _model(tiny_target)
+    _, nll = _seq(model, batch["forget"])
+    _, nll_ref = _seq(ref, batch["forget"])
+    r = (-nll + nll_ref).tolist()
+    forget = sum((2 / 0.5) * math.log1p(math.exp(0.5 * x)) for x in r) / len(r)
+    expected = 1.5 * forget + 2.0 * float(_nll(model, batch["retain"]))
+    assert float(trainer.compute_loss(model, batch)) == pytest.approx(expected, rel=1e-5)
+
+
+@torch.no_grad()
+def test_idkdpo_prefers_the_refusal(tmp_path, tiny_dir, tiny_target, fmt, rows):
+    model = _model(tiny_dir)
+    trainer = _trainer("IdkDPO", tmp_path, fmt, rows, model, ref_path=tiny_target, alpha=0.5, beta=0.2)
+    batch = _batch(trainer)
+    ref = _model(tiny_target)
+    original, alternate = batch["forget"]["original"], batch["forget"]["alternate"]
+    chosen = -_seq(model, alternate)[1] + _seq(ref, alternate)[1]
+    rejected = -_seq(model, original)[1] + _seq(ref, original)[1]
+    margin = (chosen - rejected).tolist()
+    forget = sum((2 / 0.2) * math.log1p(math.exp(-0.2 * m)) for m in margin) / len(margin)
+    expected = forget + 0.5 * float(_nll(model, batch["retain"]))
+    assert float(trainer.compute_loss(model, batch)) == pytest.approx(expected, rel=1e-5)
+
+
+@torch.no_grad()
+def test_idknll_descends_on_refusals(tmp_path, tiny_dir, fmt, rows):
+    model = _model(tiny_dir)
+    trainer = _trainer("IdkNLL", tmp_path, fmt, rows, model, alpha=3.0, gamma=0.5)
+    batch = _batch(trainer)
+    expected = 0.5 * float(_nll(model, batch["forget"])) + 3.0 * float(_nll(model, batch["retain"]))
+    assert float(trainer.compute_loss(model, batch)) == pytest.approx(expected, rel=1e-5)
+
+
+@torch.no_grad()
+def test_simnpo_wga_satimp_undial_wiring(tmp_path, tiny_dir, tiny_target, fmt, rows):
+    model, ref = _model(tiny_dir), _model(tiny_target)
+    for method, forget_fn in [
+        ("SimNPO", lambda lg, b: losses.simnpo_loss(*losses.sequence_nll(lg, b["labels"]), 4.5, 0.0)),
+        ("WGA", lambda lg, b: losses.weighted_forget_loss(lg, b["labels"], 1.0)),
+        ("SatImp", lambda lg, b: losses.weighted_forget_loss(lg, b["labels"], 5.0, 1.0)),
+        ("UNDIAL", lambda lg, b: losses.undial_loss(lg, _seq(ref, b)[0], b["labels"], 10.0)),
+    ]:
+        trainer = _trainer(method, tmp_path / method, fmt, rows, model, ref_path=tiny_target)
+        batch = _batch(trainer)
+        logits, _ = _seq(model, batch["forget"])
+        spec = {k: p.default for k, p in METHODS[method].params.items()} | EXTRA.get(method, {})
+        expected = spec["gamma"] * float(forget_fn(logits, batch["forget"]))
+        expected += spec["alpha"] * float(_nll(model, batch["retain"]))
+        assert float(trainer.compute_loss(model, batch)) == pytest.approx(expected, rel=1e-5), method
+
+
+@torch.no_grad()
+def test_rmu_hook_reads_the_named_layer_and_steers_to_the_control_vector(tmp_path, tiny_dir, fmt, rows):
+    model = _model(tiny_dir)
+    trainer = _trainer("RMU", tmp_path, fmt, rows, model, ref_path=tiny_dir, steering_coeff=3.0)
+    batch = _batch(trainer)
+    forget = batch["forget"]
+    hidden = trainer.hidden(model, forget)
+    states = model(
+        input_ids=forget["input_ids"], attention_mask=forget["attention_mask"], output_hidden_states=True
+    ).hidden_states
+    torch.testing.assert_close(hidden, states[2])  # output of decoder layer 1 (states[0] = embeddings)
+    control = trainer.control_vector(hidden)
+    assert float(control.norm()) == pytest.approx(3.0, rel=1e-5)
+    expected = losses.masked_activation_loss(
+        states[2], losses.rmu_control_vector(hidden.shape[-1], 3.0, 0), forget["labels"]
+    )
+    # reference == starting model, so the retain (activation difference) term is 0
+    assert float(trainer.compute_loss(model, batch)) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_rmu_trains_only_matching_parameters(tmp_path, tiny_dir, fmt, rows):
+    model = _model(tiny_dir)
+    regex = r"model\.layers\.[01]\.mlp\.down_proj\.weight"
+    _trainer("RMU", tmp_path, fmt, rows, model, ref_path=tiny_dir, trainable_params_regex=regex)
+    trainable = sorted(n for n, p in model.named_parameters() if p.requires_grad)
+    assert trainable == ["model.layers.0.mlp.down_proj.weight", "model.layers.1.mlp.down_proj.weight"]
+
+
+def test_rmu_rejects_a_module_regex_matching_nothing(tmp_path, tiny_dir, fmt, rows):
+    with pytest.raises(ValueError, match=r"module_regex: 'model\\.layers\\.7' matches no module.*model.layers.0"):
+        _trainer("RMU", tmp_path, fmt, rows, _model(tiny_dir), ref_path=tiny_dir, module_regex=r"model\.layers\.7")
+
+
+@torch.no_grad()
+def test_ceu_counts_tokens_after_masking(tmp_path, tiny_dir, fmt, rows):
+    model = _model(tiny_dir)
+    trainer = _trainer("CEU", tmp_path, fmt, rows, model)
+    batch = _batch(trainer)
+    counts = trainer._get_num_items_in_batch([batch], torch.device("cpu"))
+    masked = losses.mask_first_answer_tokens(batch["forget"]["labels"], 1)
+    assert int(counts["forget"]["tokens"]) == int(losses.label_token_count(masked))
+    assert int(counts["forget"]["tokens"]) == int(losses.label_token_count(batch["forget"]["labels"])) - 4
+    trainer._counts = counts
+    logits, _ = _seq(model, batch["forget"])
+    expected = losses.ceu_loss(logits, masked)
+    assert float(trainer.compute_unlearning_loss(model, batch)[0]) == pytest.approx(float(expected), rel=1e-6)
+
+
+def _dual_calls(monkeypatch, tmp_path, tiny_dir, fmt, rows, **kw):
+    from hf_unlearn.trainers import pdu
+
+    calls = []
+    real = pdu.pdu_dual_update
+
+    def spy(preference, retain_loss, eps, step):
+        calls.append(retain_loss)
+        return real(preference, retain_loss, eps, step)
+
+    monkeypatch.setattr(pdu, "pdu_dual_update", spy)
+    trainer = _trainer("PDU", tmp_path, fmt, rows, _model(tiny_dir), **kw)
+    trainer.train()
+    return trainer, calls
+
+
+def test_pdu_dual_update_once_per_optimizer_step(monkeypatch, tmp_path, tiny_dir, fmt, rows):
+    # 8 forget rows, effective batch 4 (2 x 2 accumulation): 2 steps per epoch, 4 steps, 1 warm-up epoch
+    trainer, calls = _dual_calls(
+        monkeypatch,
+        tmp_path,
+        tiny_dir,
+        fmt,
+        rows,
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=2,
+        max_steps=4,
+        dual_warmup_epochs=1.0,
+        dual_step_size=0.5,
+        retain_loss_eps=0.0,
+    )
+    assert len(calls) == 2  # steps 3 and 4 only: not per micro-batch, not during warm-up
+    assert all(math.isfinite(c) and c > 0 for c in calls)
+    assert trainer.retain_preference == pytest.approx(2.0 + 0.5 * sum(calls), rel=1e-6)
+    logged = [h["retain_preference"] for h in trainer.state.log_history if "retain_preference" in h]
+    assert logged[:3] == [2.0, 2.0, 2.0] and logged[3] > 2.0
+
+
+def test_pdu_epoch_updates_use_one_pass_of_retain_loss(monkeypatch, tmp_path, tiny_dir, fmt, rows):
+    trainer, calls = _dual_calls(
+        monkeypatch,
+        tmp_path,
+        tiny_dir,
+        fmt,
+        rows,
+        per_device_train_batch_size=4,
+        max_steps=4,
+        dual_update_upon="epoch",
+        dual_warmup_epochs=0.0,
+    )
+    assert len(calls) == 2  # 2 epochs of 2 steps
+    assert trainer.model.training  # the no-grad pass restores train mode
+
+
+@pytest.mark.parametrize("method", ["NPO", "IdkDPO"])
+def test_precomputed_reference_gives_the_live_loss(method, tmp_path, tiny_dir, tiny_target, fmt, rows):
+    model = _model(tiny_dir)
+    trainer = _trainer(method, tmp_path, fmt, rows, model, ref_path=tiny_target, precompute_ref_log_probs=True)
+    batch = _batch(trainer, 6)
+    assert "index" in batch["forget"] or "index" in batch["forget"]["original"]
+    with torch.no_grad():
+        live = trainer.compute_loss(model, batch)
+    ref = trainer.ref_model
+    trainer.precompute_reference()
+    assert trainer.ref_model is None
+    assert all(p.is_meta for p in ref.parameters())  # memory released even though `ref` is still referenced
+    assert not any(m is ref for m in trainer.accelerator._models)
+    with torch.no_grad():
+        cached = trainer.compute_loss(model, batch)
+    assert float(cached) == pytest.approx(float(live), rel=1e-6)
+    assert float(live) != pytest.approx(
+        float(_trainer(method, tmp_path, fmt, rows, model, ref_path=tiny_dir).compute_loss(model, batch).detach())
+    )
+
+
+def test_precompute_needs_sequence_log_probs_only(tmp_path, tiny_dir, fmt, rows):
+    for method, kw in [("UNDIAL", {}), ("RMU", {}), ("NPO", {"retain_loss_type": "KL"})]:
+        with pytest.raises(ValueError, match="precompute_ref_log_probs: .* full token distributions"):
+            _trainer(
+                method, tmp_path, fmt, rows, _model(tiny_dir), ref_path=tiny_dir, precompute_ref_log_probs=True, **kw
+            )
+
+
+def test_rmu_layer_name_is_the_same_under_lora(tiny_dir):
+    from peft import LoraConfig, get_peft_model
+
+    from hf_unlearn.trainers.method_utils import find_module
+
+    model = _model(tiny_dir)
+    layer = model.model.layers[1]
+    wrapped = get_peft_model(model, LoraConfig(r=2, target_modules="all-linear", task_type="CAUSAL_LM"))
+    assert find_module(wrapped, r"model\.layers\.1") is layer
