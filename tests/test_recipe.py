@@ -11,7 +11,7 @@ from hf_unlearn.naming import parse_run_name
 from hf_unlearn.recipe import Recipe, RecipeError, load_recipe, parse_overrides
 
 REPO = Path(__file__).resolve().parent.parent
-ALL_RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if p.parent.name != "accelerate")
+ALL_RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if p.parent.name not in ("accelerate", "grids"))
 TOFU_RECIPES = sorted((REPO / "recipes" / "tofu").glob("*.yaml"))
 REFERENCE = REPO / "recipes" / "tofu" / "forget10_GradDiff_lr2e-05_alpha5_epoch5.yaml"
 BASE = {"model": "some/model", "method": "GradDiff", "learning_rate": 2e-5, "alpha": 5, "num_train_epochs": 5}
