@@ -1,0 +1,45 @@
+"""`hf-unlearn leaderboard RUNS_DIR... [--sort RULE] [--out DIR]`: rank runs by their TOFU summaries."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    from hf_unlearn.leaderboard import SORT_RULES
+
+    p = sub.add_parser(
+        "leaderboard", help="collect runs' TOFU summaries into a Markdown/CSV table and a utility-vs-FQ plot"
+    )
+    p.add_argument("runs", nargs="+", help="run folders, or folders holding run folders (any depth)")
+    p.add_argument("--sort", default="forget_quality", choices=SORT_RULES, help="ranking rule")
+    p.add_argument("--min-utility", type=float, default=None, help="drop runs with model utility below this")
+    p.add_argument("--top", type=int, default=None, help="keep only the first N rows")
+    p.add_argument("--out", default=".", help="folder for leaderboard.md, leaderboard.csv, leaderboard.png")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG scatter plot")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, overrides: list[str]) -> int:
+    from hf_unlearn.leaderboard import collect, plot, sort_entries, to_csv, to_markdown
+
+    entries = collect(args.runs)
+    if args.min_utility is not None:
+        entries = [e for e in entries if (e.metrics.get("model_utility") or 0.0) >= args.min_utility]
+    entries = sort_entries(entries, args.sort)
+    if args.top is not None:
+        entries = entries[: max(args.top, 0)]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    markdown = to_markdown(entries, args.sort)
+    (out / "leaderboard.md").write_text(markdown, encoding="utf-8")
+    (out / "leaderboard.csv").write_text(to_csv(entries), encoding="utf-8")
+    print(markdown)
+    written = [out / "leaderboard.md", out / "leaderboard.csv"]
+    if not args.no_plot:
+        png = plot(entries, out / "leaderboard.png")
+        if png is not None:
+            written.append(png)
+    print(f"{len(entries)} runs; wrote {', '.join(str(p) for p in written)}")
+    return 0

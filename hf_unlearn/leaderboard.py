@@ -1,0 +1,398 @@
+"""Collect TOFU summaries of many runs into one table (Markdown + CSV) and a utility-vs-forget-quality plot.
+
+Each run folder holds `evals/TOFU_SUMMARY.json` (open-unlearning's layout) and, when hf-unlearn trained it,
+`run_info.json` and `recipe.yaml` for the name, method and hyper-parameters. Forget quality is a KS-test p-value
+with a floor set by the sample sizes (complete separation of the two truth-ratio samples: 1.06e-239 for 400 vs 400
+items); runs at the floor are flagged, since they can't be ranked against each other by forget quality.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from hf_unlearn.errors import register_user_error
+
+logger = logging.getLogger(__name__)
+
+SUMMARY = Path("evals") / "TOFU_SUMMARY.json"
+METRICS = (
+    "forget_quality",
+    "model_utility",
+    "forget_truth_ratio",
+    "forget_Q_A_ROUGE",
+    "forget_Q_A_Prob",
+    "privleak",
+    "extraction_strength",
+)
+FORGET_SIZES = {"forget01": 40, "forget05": 200, "forget10": 400}
+SORT_RULES = ("forget_quality", "model_utility", "forget_truth_ratio", "privleak", "pareto", "name")
+SORT_HELP = {
+    "forget_quality": "forget quality, highest first (ties, e.g. at the KS floor, by model utility)",
+    "model_utility": "model utility, highest first (ties by forget quality)",
+    "forget_truth_ratio": "forget truth ratio, highest first",
+    "privleak": "|privleak|, closest to 0 first",
+    "pareto": "Pareto front of (log10 forget quality, model utility) first, then the next front, and so on",
+    "name": "run name",
+}
+
+
+@register_user_error
+class LeaderboardError(ValueError):
+    """No runs to rank, or a summary file that can't be read."""
+
+
+@cache
+def ks_floor(n: int, m: int) -> float:
+    """The smallest two-sample KS p-value possible for sizes n and m: two fully separated samples."""
+    import numpy as np
+    from scipy.stats import ks_2samp
+
+    return float(ks_2samp(np.arange(n, dtype=float), np.arange(m, dtype=float) + n).pvalue)
+
+
+@dataclass
+class Entry:
+    run_dir: Path
+    run_name: str
+    method: str
+    hparams: dict
+    metrics: dict
+    ks_sizes: tuple[int, int] | None = None
+
+    @property
+    def forget_quality(self) -> float | None:
+        return self.metrics.get("forget_quality")
+
+    @property
+    def log10_forget_quality(self) -> float | None:
+        fq = self.forget_quality
+        if fq is None:
+            return None
+        return math.log10(fq) if fq > 0 else -math.inf
+
+    @property
+    def floor(self) -> float | None:
+        return ks_floor(*self.ks_sizes) if self.ks_sizes else None
+
+    @property
+    def at_ks_floor(self) -> bool:
+        fq, floor = self.forget_quality, self.floor
+        return fq is not None and floor is not None and fq <= floor * (1 + 1e-6)
+
+
+def find_runs(paths: list[str | Path]) -> list[Path]:
+    """Run folders: each given folder that has evals/TOFU_SUMMARY.json, else every such folder below it."""
+    runs: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            raise LeaderboardError(f"leaderboard: no such folder {path}")
+        if (path / SUMMARY).is_file():
+            found = [path]
+        else:
+            found = sorted(p.parent.parent for p in path.rglob("TOFU_SUMMARY.json") if p.parent.name == "evals")
+        if not found:
+            raise LeaderboardError(f"leaderboard: no {SUMMARY} in or below {path}")
+        runs += [r for r in found if r not in runs]
+    return runs
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise LeaderboardError(f"leaderboard: cannot read {path}: {err}") from None
+    if not isinstance(data, dict):
+        raise LeaderboardError(f"leaderboard: {path} does not hold a JSON object")
+    return data
+
+
+def _number(value) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def _hparams(method: str, recipe: dict, parsed: dict) -> dict:
+    from hf_unlearn.methods import METHODS
+
+    keys = ["learning_rate", "num_train_epochs"]
+    spec = METHODS.get(method)
+    if spec is not None:
+        keys += list(spec.params)
+    out = {}
+    for key in keys:
+        if key in recipe:
+            out[key] = recipe[key]
+        elif key in parsed:
+            out[key] = parsed[key]
+    return out
+
+
+def _ks_sizes(run_dir: Path, forget_split: str | None) -> tuple[int, int] | None:
+    """KS sample sizes: the model's per-item truth ratios in TOFU_EVAL.json, else the forget split's size."""
+    eval_file = run_dir / "evals" / "TOFU_EVAL.json"
+    if eval_file.is_file():
+        try:
+            scores = json.loads(eval_file.read_text(encoding="utf-8")).get("forget_truth_ratio", {})
+            n = len(scores.get("value_by_index") or {})
+        except (OSError, json.JSONDecodeError, AttributeError):
+            n = 0
+        if n:
+            return n, n
+    size = FORGET_SIZES.get(forget_split or "")
+    return (size, size) if size else None
+
+
+def read_entry(run_dir: str | Path) -> Entry:
+    """One run's row: metrics from the summary; name, method and hyper-parameters from run_info/recipe/the name."""
+    from hf_unlearn.naming import parse_run_name
+
+    run_dir = Path(run_dir)
+    summary = _read_json(run_dir / SUMMARY)
+    info = _read_json(run_dir / "run_info.json") if (run_dir / "run_info.json").is_file() else {}
+    recipe: dict = {}
+    if (run_dir / "recipe.yaml").is_file():
+        try:
+            loaded = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
+            recipe = loaded if isinstance(loaded, dict) else {}
+        except yaml.YAMLError:
+            logger.warning("leaderboard: %s/recipe.yaml is not valid YAML; using the run name", run_dir)
+    name = str(info.get("run_name") or run_dir.name)
+    try:
+        parsed = parse_run_name(name)
+    except ValueError:
+        parsed = {}
+    method = str(info.get("method") or recipe.get("method") or parsed.get("method") or "?")
+    forget_split = recipe.get("forget_split") or parsed.get("forget_split")
+    metrics = {key: _number(summary.get(key)) for key in METRICS}
+    return Entry(run_dir, name, method, _hparams(method, recipe, parsed), metrics, _ks_sizes(run_dir, forget_split))
+
+
+def collect(paths: list[str | Path]) -> list[Entry]:
+    return [read_entry(run) for run in find_runs(paths)]
+
+
+# ---- ranking ----------------------------------------------------------------------------------------------------
+def _desc(value: float | None) -> float:
+    """Sort key: larger first, missing last."""
+    return -value if value is not None else math.inf
+
+
+def pareto_ranks(entries: list[Entry]) -> dict[int, int]:
+    """Front number (0 = non-dominated) of each entry over (log10 FQ, model utility); entries missing either: last."""
+    points = {
+        i: (e.log10_forget_quality, e.metrics["model_utility"])
+        for i, e in enumerate(entries)
+        if e.log10_forget_quality is not None and e.metrics.get("model_utility") is not None
+    }
+    ranks: dict[int, int] = {}
+    remaining = dict(points)
+    front = 0
+    while remaining:
+        current = [
+            i
+            for i, (fq, mu) in remaining.items()
+            if not any(
+                (fq2 >= fq and mu2 >= mu) and (fq2 > fq or mu2 > mu) for j, (fq2, mu2) in remaining.items() if j != i
+            )
+        ]
+        for i in current:
+            ranks[i] = front
+            del remaining[i]
+        front += 1
+    for i in range(len(entries)):
+        ranks.setdefault(i, front)
+    return ranks
+
+
+def sort_entries(entries: list[Entry], rule: str = "forget_quality") -> list[Entry]:
+    """Entries ordered by `rule` (see SORT_RULES); ties broken by model utility, forget quality, then name."""
+    if rule not in SORT_RULES:
+        raise LeaderboardError(f"--sort: '{rule}' is not allowed; allowed: {', '.join(SORT_RULES)}")
+
+    def fq(e: Entry) -> float:
+        value = e.log10_forget_quality
+        return math.inf if value is None else -value
+
+    def mu(e: Entry) -> float:
+        return _desc(e.metrics.get("model_utility"))
+
+    ranks = pareto_ranks(entries) if rule == "pareto" else {}
+    index = {id(e): i for i, e in enumerate(entries)}
+    keys = {
+        "forget_quality": lambda e: (fq(e), mu(e), e.run_name),
+        "model_utility": lambda e: (mu(e), fq(e), e.run_name),
+        "forget_truth_ratio": lambda e: (_desc(e.metrics.get("forget_truth_ratio")), mu(e), e.run_name),
+        "privleak": lambda e: (
+            abs(e.metrics["privleak"]) if e.metrics.get("privleak") is not None else math.inf,
+            mu(e),
+            e.run_name,
+        ),
+        "pareto": lambda e: (ranks[index[id(e)]], fq(e), mu(e), e.run_name),
+        "name": lambda e: (e.run_name,),
+    }
+    return sorted(entries, key=keys[rule])
+
+
+# ---- output -----------------------------------------------------------------------------------------------------
+COLUMNS = (
+    ("rank", "#"),
+    ("run", "run"),
+    ("method", "method"),
+    ("hparams", "hyper-parameters"),
+    ("forget_quality", "forget quality"),
+    ("log10_forget_quality", "log10 FQ"),
+    ("at_ks_floor", "at KS floor"),
+    ("model_utility", "model utility"),
+    ("forget_truth_ratio", "forget truth ratio"),
+    ("privleak", "privleak"),
+    ("forget_Q_A_ROUGE", "forget ROUGE-L"),
+    ("forget_Q_A_Prob", "forget prob"),
+    ("extraction_strength", "extraction strength"),
+)
+_SHORT = {"learning_rate": "lr", "num_train_epochs": "epochs"}
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "-inf" if value < 0 else "inf"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def format_hparams(hparams: dict) -> str:
+    from hf_unlearn.naming import format_lr, format_number
+
+    parts = []
+    for key, value in hparams.items():
+        if key == "learning_rate":
+            text = format_lr(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            text = format_number(value)
+        else:
+            text = str(value)
+        parts.append(f"{_SHORT.get(key, key)}={text}")
+    return " ".join(parts)
+
+
+def rows(entries: list[Entry]) -> list[dict]:
+    """Table rows (raw values) in the given order."""
+    out = []
+    for rank, e in enumerate(entries, 1):
+        row = {
+            "rank": rank,
+            "run": e.run_name,
+            "method": e.method,
+            "hparams": format_hparams(e.hparams),
+            "log10_forget_quality": e.log10_forget_quality,
+            "at_ks_floor": e.at_ks_floor,
+        }
+        row.update(e.metrics)
+        out.append(row)
+    return out
+
+
+def to_csv(entries: list[Entry]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([key for key, _ in COLUMNS] + ["run_dir"])
+    for e, row in zip(entries, rows(entries), strict=True):
+        values = []
+        for key, _ in COLUMNS:
+            value = row[key]
+            if isinstance(value, bool):
+                values.append("true" if value else "false")
+            elif isinstance(value, float):
+                values.append(repr(value))
+            else:
+                values.append("" if value is None else str(value))
+        writer.writerow(values + [str(e.run_dir)])
+    return buffer.getvalue()
+
+
+def to_markdown(entries: list[Entry], rule: str) -> str:
+    header = [title for _, title in COLUMNS if _ != "at_ks_floor"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for row in rows(entries):
+        cells = []
+        for key, _ in COLUMNS:
+            if key == "at_ks_floor":
+                continue
+            value = row[key]
+            if key == "log10_forget_quality":
+                text = "" if value is None else ("-inf" if math.isinf(value) else f"{value:.2f}")
+            else:
+                text = _fmt(value)
+            if key == "forget_quality" and row["at_ks_floor"]:
+                text += " \\*"
+            cells.append(text.replace("|", "\\|") or "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    floors = sorted({(e.ks_sizes, e.floor) for e in entries if e.at_ks_floor})
+    notes = [f"Sorted by {SORT_HELP[rule]}."]
+    if floors:
+        sizes = ", ".join(f"{floor:.3g} for n={n}, m={m}" for (n, m), floor in floors)
+        notes.append(
+            "\\* at the KS floor: the smallest p-value the two-sample KS test can give for these sample sizes "
+            f"({sizes}); the model's and the retain model's truth ratios do not overlap at all, so these runs are "
+            "not ranked against each other by forget quality."
+        )
+    return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
+
+
+def plot(entries: list[Entry], path: str | Path) -> Path | None:
+    """Scatter of model utility against log10 forget quality, one colour per method; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.warning("leaderboard: matplotlib is not installed (pip install 'hf-unlearn[plot]'); no plot written")
+        return None
+    points = [
+        e
+        for e in entries
+        if e.log10_forget_quality is not None
+        and math.isfinite(e.log10_forget_quality)
+        and e.metrics.get("model_utility") is not None
+    ]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method in sorted({e.method for e in points}):
+        group = [e for e in points if e.method == method]
+        ax.scatter(
+            [e.log10_forget_quality for e in group],
+            [e.metrics["model_utility"] for e in group],
+            label=method,
+            alpha=0.8,
+            s=28,
+        )
+    for floor in sorted({e.floor for e in entries if e.floor}):
+        ax.axvline(math.log10(floor), color="grey", linestyle="--", linewidth=0.8)
+        ax.annotate("KS floor", (math.log10(floor), ax.get_ylim()[1]), fontsize=7, color="grey", va="top")
+    ax.set_xlabel("log10 forget quality (higher: closer to the retain model)")
+    ax.set_ylabel("model utility")
+    ax.set_title("TOFU: model utility vs forget quality")
+    if points:
+        ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
