@@ -7,7 +7,14 @@ from hf_unlearn.data.formatting import ChatFormatter
 from hf_unlearn.data.tofu import load_split
 from hf_unlearn.evaluation.generation import generate_greedy, stop_token_ids
 from hf_unlearn.evaluation.likelihood import score_features, score_sequences
-from hf_unlearn.evaluation.packing import PackedRow, batch_rows, collate_packed, encode_sequences, pack_sequences
+from hf_unlearn.evaluation.packing import (
+    PackedRow,
+    batch_rows,
+    collate_packed,
+    common_prefix_length,
+    encode_sequences,
+    pack_sequences,
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +48,22 @@ def test_packed_layout_restarts_positions_and_predicts_from_the_prompt():
     assert lay["segments"] == [0, 0, 0, 1, 1, 2, 2, 2]
     # each tail's first token is predicted by the last prompt token; later ones by their own predecessor
     assert lay["predictors"] == [[2, 3], [2, 5, 6]]
+    # a shared prefix of 2 tokens left to a KV cache: absolute positions, indices relative to what is left
+    skipped = row.layout(skip=2)
+    assert skipped["input_ids"] == [3, 4, 5, 6, 7, 8]
+    assert skipped["position_ids"] == [2, 3, 4, 3, 4, 5]
+    assert skipped["predictors"] == [[0, 1], [0, 3, 4]]
     allowed = collate_packed([lay], pad_token_id=0)["allowed"][0, 0]
     assert allowed[5].tolist() == [True, True, True, False, False, True, False, False]  # tail 2 ignores tail 1
     assert allowed[4].tolist() == [True, True, True, True, True, False, False, False]
     masked = collate_packed([lay], pad_token_id=0, mask_token_id=2)["allowed"][0, 0]
     assert masked[5].tolist() == [True, False, True, False, False, True, False, False]  # eos_as_pad hides id 2
+
+
+def test_common_prefix_leaves_every_prompt_a_token():
+    assert common_prefix_length([[1, 2, 3, 4], [1, 2, 5]]) == 2
+    assert common_prefix_length([[1, 2, 3], [1, 2, 3, 4]]) == 2
+    assert common_prefix_length([[7], [7]]) == 0
 
 
 def test_pack_sequences_splits_long_groups_and_batches_by_answer_count(tokenizer):
@@ -116,3 +134,8 @@ def test_generation_stream_equals_generate(target_model, eos_as_pad):
             expected.append(tok)
         assert mine == expected
     assert any(len(g) < 24 for g in ours)  # some rows stop early (the stream drops them)
+    # one prompt per batch: no shared prefix to prefill once, same tokens
+    single = generate_greedy(
+        model, prompts[:3], formatter.pad_token_id, stops, 24, batch_size=1, mask_token_id=mask_id
+    )
+    assert single == ours[:3]

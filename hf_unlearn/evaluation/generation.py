@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from hf_unlearn.evaluation.packing import MIN_SHARED_PREFIX, common_prefix_length
+
 #: Rows that have ended are removed from the batch once they are at least this fraction of it (removal copies the
 #: KV cache, so it is batched rather than done at every single stop).
 COMPACT_FRACTION = 0.125
@@ -36,18 +38,50 @@ def _left_pad(prompts: list[list[int]], pad_token_id: int, mask_token_id: int | 
     return ids, mask
 
 
+def _prefill(model, prompts: list[list[int]], pad_token_id: int, mask_token_id: int | None, device):
+    """Run the prompts; the prefix they all share (system header, date, ...) is computed once and broadcast.
+
+    Returns the output of the last forward, the attention mask over everything in the cache and the positions of
+    the last prompt tokens. Positions count attended tokens only, as `generate` does, so masked tokens (padding,
+    and end-of-turn tokens in eos_as_pad mode) take no position.
+    """
+    shared = common_prefix_length(prompts)
+    if shared < MIN_SHARED_PREFIX or len(prompts) == 1:
+        ids, mask = _left_pad(prompts, pad_token_id, mask_token_id)
+        ids, mask = ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp_min(0)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        return out, mask, positions[:, -1:]
+    prefix = torch.tensor([prompts[0][:shared]], device=device)
+    prefix_mask = torch.ones_like(prefix) if mask_token_id is None else (prefix != mask_token_id).long()
+    prefix_pos = (prefix_mask.cumsum(-1) - 1).clamp_min(0)
+    cache = model(
+        input_ids=prefix, attention_mask=prefix_mask, position_ids=prefix_pos, use_cache=True
+    ).past_key_values
+    cache.batch_repeat_interleave(len(prompts))
+    ids, suffix_mask = _left_pad([p[shared:] for p in prompts], pad_token_id, mask_token_id)
+    ids = ids.to(device)
+    mask = torch.cat([prefix_mask.expand(len(prompts), -1), suffix_mask.to(device)], dim=-1)
+    positions = (mask.cumsum(-1) - 1).clamp_min(0)[:, shared:]
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    return out, mask, positions[:, -1:]
+
+
 @torch.inference_mode()
 def _generate_batch(
     model, prompts: list[list[int]], pad_token_id: int, stop_ids: set[int], max_new_tokens: int, mask_token_id
 ) -> list[list[int]]:
     device = next(model.parameters()).device
-    ids, mask = _left_pad(prompts, pad_token_id, mask_token_id)
-    ids, mask = ids.to(device), mask.to(device)
-    # Positions count attended tokens only, as `generate` does (masked tokens do not take a position).
-    positions = (mask.cumsum(-1) - 1).clamp_min(0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    out, mask, last_pos = _prefill(model, prompts, pad_token_id, mask_token_id, device)
     cache = out.past_key_values
-    next_pos = positions[:, -1:] + 1
+    next_pos = last_pos + 1
     stops = torch.tensor(sorted(stop_ids), device=device)
     live = torch.arange(len(prompts), device=device)  # original row of each row still in the batch
     ended = torch.zeros(len(prompts), dtype=torch.bool, device=device)

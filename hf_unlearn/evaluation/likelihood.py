@@ -6,6 +6,7 @@ length cuts padding; `torch.inference_mode()` skips autograd bookkeeping.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -13,7 +14,15 @@ import torch
 
 from hf_unlearn.data.collator import pad_features
 from hf_unlearn.evaluation.metrics import MIN_VARIANCE
-from hf_unlearn.evaluation.packing import EncodedSequence, additive_mask, batch_rows, collate_packed, pack_sequences
+from hf_unlearn.evaluation.packing import (
+    MIN_SHARED_PREFIX,
+    EncodedSequence,
+    additive_mask,
+    batch_rows,
+    collate_packed,
+    common_prefix_length,
+    pack_sequences,
+)
 from hf_unlearn.trainers.losses import sequence_nll
 
 
@@ -110,16 +119,32 @@ def _row_statistics(logits: torch.Tensor, moments: bool) -> dict[str, torch.Tens
     return out
 
 
-def _packed_logits(model, batch: dict, keep: torch.Tensor, device) -> torch.Tensor:
-    """Logits at the kept positions only, [n_kept, V]: the LM head never sees prompt positions."""
+def _prefix_cache(model, prefix: list[int], mask_token_id: int | None, device):
+    """KV cache of the prefix every row shares, and which of its tokens later tokens may attend to."""
+    ids = torch.tensor([prefix], device=device)
+    visible = torch.ones_like(ids, dtype=torch.bool) if mask_token_id is None else ids != mask_token_id
+    cache = model(input_ids=ids, attention_mask=visible.long(), use_cache=True).past_key_values
+    return cache, visible[0]
+
+
+def _packed_logits(model, batch: dict, keep: torch.Tensor, device, prefix=None) -> torch.Tensor:
+    """Logits at the kept positions only, [n_kept, V]: the LM head never sees prompt positions.
+
+    `prefix` = (cache, visible) from `_prefix_cache`: the rows continue it (each row gets a copy of the cache).
+    """
     dtype = next(model.parameters()).dtype
-    mask = additive_mask(batch["allowed"].to(device), dtype)
-    kwargs = dict(
-        input_ids=batch["input_ids"].to(device),
-        attention_mask=mask,
-        position_ids=batch["position_ids"].to(device),
-        use_cache=False,
-    )
+    allowed = batch["allowed"].to(device)
+    kwargs = dict(input_ids=batch["input_ids"].to(device), position_ids=batch["position_ids"].to(device))
+    if prefix is None:
+        kwargs["use_cache"] = False
+    else:
+        cache, visible = prefix
+        cache = copy.deepcopy(cache)
+        cache.batch_repeat_interleave(allowed.size(0))
+        shape = (allowed.size(0), 1, allowed.size(2), visible.numel())
+        allowed = torch.cat([visible.expand(shape), allowed], dim=-1)
+        kwargs.update(past_key_values=cache, use_cache=True)
+    kwargs["attention_mask"] = additive_mask(allowed, dtype)
     keep = keep.to(device)
     try:
         logits = model(**kwargs, logits_to_keep=keep).logits
@@ -150,6 +175,12 @@ def score_sequences(
     rows = pack_sequences(sequences)
     batches = batch_rows(rows, batch_size)
     device = next(model.parameters()).device
+    shared = common_prefix_length([row.prompt for row in rows]) if len(rows) > 1 else 0
+    prefix = None
+    if shared >= MIN_SHARED_PREFIX:
+        prefix = _prefix_cache(model, rows[0].prompt[:shared], mask_token_id, device)
+    else:
+        shared = 0
     results: list[SequenceScore | None] = [None] * len(sequences)
     iterator = batches
     if progress:
@@ -157,7 +188,7 @@ def score_sequences(
 
         iterator = tqdm(batches, desc="scoring", unit="batch")
     for batch_idx in iterator:
-        layouts = [rows[i].layout() for i in batch_idx]
+        layouts = [rows[i].layout(skip=shared) for i in batch_idx]
         batch = collate_packed(layouts, pad_token_id, mask_token_id)
         keep = torch.zeros(batch["input_ids"].shape, dtype=torch.bool)
         for b, lay in enumerate(layouts):
@@ -170,7 +201,7 @@ def score_sequences(
                 spans.append((member, len(tgt_rows), len(tail)))
                 tgt_rows.extend(flat[b, preds].tolist())
                 tgt_tokens.extend(tail)
-        logits = _packed_logits(model, batch, keep, device)
+        logits = _packed_logits(model, batch, keep, device, prefix)
         want_detail = any(member in detail for member, _, _ in spans)
         stats = _row_statistics(logits, moments=want_detail)
         rows_t = torch.tensor(tgt_rows, device=logits.device)

@@ -16,6 +16,8 @@ from hf_unlearn.data.formatting import IGNORE_INDEX
 
 #: Longest packed row (tokens); a question with more answers than fit is split over several rows.
 MAX_PACKED_TOKENS = 1024
+#: A prefix shared by every prompt (chat header, system prompt, date) is computed once if at least this long.
+MIN_SHARED_PREFIX = 8
 
 
 @dataclass
@@ -71,6 +73,15 @@ def _tokenize(tokenizer, texts: list[str]) -> list[list[int]]:
     return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
+def common_prefix_length(prompts: list[list[int]]) -> int:
+    """Tokens every prompt starts with, leaving each prompt at least one token of its own."""
+    first, n = prompts[0], min(len(p) for p in prompts) - 1
+    for i in range(n):
+        if any(p[i] != first[i] for p in prompts):
+            return i
+    return max(n, 0)
+
+
 @dataclass
 class PackedRow:
     """A prompt followed by several answer tails. `members[j]` is the sequence id of tail j (segment j + 1)."""
@@ -82,11 +93,17 @@ class PackedRow:
     def __len__(self) -> int:
         return len(self.prompt) + sum(len(t) for t in self.tails)
 
-    def layout(self) -> dict[str, list]:
-        """Token ids, position ids, segment ids and, per tail, the packed index predicting each tail token."""
-        ids, positions, segments = list(self.prompt), list(range(len(self.prompt))), [0] * len(self.prompt)
+    def layout(self, skip: int = 0) -> dict[str, list]:
+        """Token ids, position ids, segment ids and, per tail, the packed index predicting each tail token.
+
+        `skip` leaves out the first tokens of the prompt (a prefix shared by every row, computed once and passed
+        as a KV cache); positions stay absolute and indices are relative to what is left.
+        """
+        ids = list(self.prompt[skip:])
+        positions = list(range(skip, len(self.prompt)))
+        segments = [0] * len(ids)
         predictors = []
-        last_prompt = len(self.prompt) - 1
+        last_prompt = len(ids) - 1
         for j, tail in enumerate(self.tails, start=1):
             start = len(ids)
             ids.extend(tail)
