@@ -87,7 +87,9 @@ SCHEMA: dict[str, Field] = {
     "eval.enabled": Field(True, bool, help="evaluate the unlearned model on TOFU after training"),
     "eval.metrics": Field("default", str, help="'default', 'all' or comma-separated metric names"),
     "eval.batch_size": Field(32, int, minimum=1, help="answers scored per forward"),
-    "eval.generation_batch_size": Field(128, int, minimum=1, help="prompts generated together"),
+    "eval.generation_batch_size": Field(
+        None, int, minimum=1, nullable=True, help="prompts generated together (default: 512 on CUDA, 128 on CPU)"
+    ),
     "eval.max_new_tokens": Field(200, int, minimum=1, help="greedy generation length for ROUGE"),
     "eval.limit": Field(None, int, minimum=1, nullable=True, help="first N items of each eval set (quick checks)"),
     "eval.retain_logs": Field(None, str, nullable=True, help="retain model's TOFU_EVAL.json (forget quality)"),

@@ -37,7 +37,9 @@ def add_parser(sub) -> None:
         "--metrics", default="default", help="'default', 'all', or comma-separated metric names (default: default)"
     )
     p.add_argument("--batch-size", type=int, default=32, help="answers scored per forward (default 32)")
-    p.add_argument("--generation-batch-size", type=int, default=128, help="prompts generated together (default 128)")
+    p.add_argument(
+        "--generation-batch-size", type=int, help="prompts generated together (default: 512 on CUDA, 128 on CPU)"
+    )
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--limit", type=int, help="use only the first N items of each evaluation set (quick checks)")
     p.add_argument("--tokenizer", help="tokenizer id/folder (default: the model's)")

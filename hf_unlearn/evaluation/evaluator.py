@@ -68,7 +68,8 @@ class EvalSettings:
     dtype: str = "auto"
     tokenizer: str | None = None
     batch_size: int = 32
-    generation_batch_size: int = 128
+    #: None: 512 on CUDA (decoding is memory-bound, wide batches are nearly free), 128 on CPU.
+    generation_batch_size: int | None = None
     device: str | None = None
 
     def __post_init__(self) -> None:
@@ -83,7 +84,7 @@ class EvalSettings:
         if self.dtype not in DTYPES:
             raise EvalInputError(f"dtype: '{self.dtype}' is not one of {', '.join(DTYPES)}")
         for name in ("max_new_tokens", "batch_size", "generation_batch_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise EvalInputError(f"{name}: must be >= 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:
             raise EvalInputError(f"limit: must be >= 1, got {self.limit}")
@@ -94,6 +95,11 @@ class EvalSettings:
         import torch
 
         return self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    def resolved_generation_batch_size(self) -> int:
+        if self.generation_batch_size:
+            return self.generation_batch_size
+        return 512 if self.resolved_device().startswith("cuda") else 128
 
     def resolved_dtype(self) -> str:
         if self.dtype != "auto":
@@ -198,13 +204,12 @@ def local_model_dir(name: str) -> Path:
         return Path(path)
     from huggingface_hub import snapshot_download
 
+    patterns = ["*.json", "*.safetensors", "*.model", "*.jinja", "*.txt", "*.tiktoken"]
     try:
-        return Path(
-            snapshot_download(
-                path,
-                allow_patterns=["*.json", "*.safetensors", "*.model", "*.jinja", "*.txt", "*.tiktoken"],
-            )
-        )
+        folder = Path(snapshot_download(path, allow_patterns=patterns))
+        if not any(folder.glob("*.safetensors")):  # an older checkpoint with PyTorch weights only
+            folder = Path(snapshot_download(path, allow_patterns=patterns + ["*.bin"]))
+        return folder
     except Exception as err:  # network, auth, missing repo: one line for the user
         raise ModelUnavailableError(f"model '{name}' could not be fetched: {str(err).splitlines()[0]}") from None
 
@@ -381,7 +386,7 @@ def _compute(model_dir, tokenizer_dir, settings: EvalSettings, sets, names, prog
     formatter = ChatFormatter(tokenizer, eos_as_pad=settings.eos_as_pad)
     options = RunOptions(
         batch_size=settings.batch_size,
-        generation_batch_size=settings.generation_batch_size,
+        generation_batch_size=settings.resolved_generation_batch_size(),
         max_new_tokens=settings.max_new_tokens,
         eos_as_pad=settings.eos_as_pad,
         es_one_over_n=bool(settings.es_one_over_n),
