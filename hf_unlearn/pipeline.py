@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 RUN_INFO = "run_info.json"
 RECIPE_FILE = "recipe.yaml"
+ADAPTER_DIR = "adapter"
 
 
 @register_user_error
@@ -223,9 +224,11 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
     dataset, rows = build_dataset(recipe, formatter)
     args = build_training_args(recipe, n_train=len(dataset))
     model = load_model(model_path)
+    if recipe["peft.r"]:
+        model = add_lora_adapter(model, recipe)
     ref_model = None
     cls = trainer_class(recipe)
-    if cls.requires_reference(args):
+    if cls.requires_reference(args) and not recipe["peft.r"]:
         ref_model = load_model(model_path)
     if tokenizer.pad_token_id is None or tokenizer.pad_token_id != formatter.pad_token_id:
         tokenizer.pad_token = tokenizer.convert_ids_to_tokens(formatter.pad_token_id)
@@ -247,11 +250,18 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
             "%s holds checkpoints of an earlier run: starting over (pass --resume to continue it)", output_dir
         )
     trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(str(output_dir))
+    if recipe["peft.r"]:
+        trainer.save_model(str(output_dir / ADAPTER_DIR))
+        if trainer.is_world_process_zero():
+            local = recipe["model"] == "tiny" or Path(recipe["model"]).expanduser().is_dir()
+            save_merged(trainer, output_dir, str(Path(model_path).resolve()) if local else recipe["model"])
+    else:
+        trainer.save_model(str(output_dir))
     trainer.save_state()
     wall = time.time() - start
     if trainer.is_world_process_zero():
         (output_dir / "training_args.bin").unlink(missing_ok=True)
+        (output_dir / ADAPTER_DIR / "training_args.bin").unlink(missing_ok=True)
         convert_to_bf16(output_dir)
         (output_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe.to_yaml_dict(), sort_keys=False))
         info = {
@@ -271,10 +281,55 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
             "versions": package_versions(),
             "data_fingerprint": {name: fingerprint_rows(r) for name, r in rows.items()},
             "data_sizes": {name: len(r) for name, r in rows.items()},
+            "peft": _peft_settings(recipe),
             "finished": True,
         }
         (output_dir / RUN_INFO).write_text(json.dumps(info, indent=2) + "\n")
     return TrainResult(output_dir, wall, trainer.state.log_history)
+
+
+def add_lora_adapter(model, recipe: Recipe):
+    """Wrap the model with a LoRA adapter; only the adapter trains."""
+    from peft import LoraConfig, get_peft_model
+
+    targets = recipe["peft.target_modules"]
+    config = LoraConfig(
+        r=recipe["peft.r"],
+        lora_alpha=recipe["peft.alpha"],
+        lora_dropout=recipe["peft.dropout"],
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def save_merged(trainer, output_dir: Path, base_model: str) -> None:
+    """The run folder's model is the adapter merged into the base (what evaluation and users load); the
+    adapter itself stays in `adapter/` (BF16), pointing at the base model's Hub id rather than a cache path."""
+    from hf_unlearn.checkpoint import convert_to_bf16
+
+    merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+    merged.save_pretrained(str(output_dir))
+    trainer.processing_class.save_pretrained(str(output_dir))
+    adapter = output_dir / ADAPTER_DIR
+    convert_to_bf16(adapter)
+    config_path = adapter / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = base_model
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _peft_settings(recipe: Recipe) -> dict | None:
+    if not recipe["peft.r"]:
+        return None
+    return {
+        "r": recipe["peft.r"],
+        "alpha": recipe["peft.alpha"],
+        "dropout": recipe["peft.dropout"],
+        "target_modules": recipe["peft.target_modules"],
+        "adapter_dir": ADAPTER_DIR,
+        "merged": True,
+    }
 
 
 def _last_checkpoint(output_dir: Path) -> str | None:

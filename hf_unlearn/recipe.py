@@ -102,6 +102,12 @@ SCHEMA: dict[str, Field] = {
     "hub_repo_id": Field(None, str, nullable=True, help="full repo id, overriding {hub_org}/<default name>"),
     "hub_private": Field(False, bool, help="create the repo private"),
     "exist_ok": Field(False, bool, help="update the repo if it already holds files (else refuse)"),
+    "publish.merge_adapter": Field(True, bool, help="LoRA runs: publish merged BF16 weights (false: the adapter)"),
+    # LoRA: set peft.r to train an adapter instead of the full weights
+    "peft.r": Field(None, int, minimum=1, nullable=True, help="LoRA rank (unset: full finetuning)"),
+    "peft.alpha": Field(16.0, float, minimum=0.0, exclusive_minimum=True, help="LoRA scaling numerator"),
+    "peft.dropout": Field(0.0, float, minimum=0.0, help="dropout on the adapter input"),
+    "peft.target_modules": Field(["all-linear"], list, help="module names to adapt ('all-linear': every linear)"),
 }
 
 
