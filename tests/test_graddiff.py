@@ -165,3 +165,27 @@ def test_micro_batch_mean_compat_depends_on_split(tmp_path, tiny_dir, setting):
     split = _one_step_params(tmp_path, tiny_dir, setting, 4, 2, "micro_batch")
     largest = max(float((split[k] - whole[k]).abs().max()) for k in whole)
     assert largest > 1e-5
+
+
+def test_logged_terms_are_means_whatever_the_accumulation(tmp_path, tiny_dir, setting):
+    """The logged forget NLL is the batch mean, not the per-micro-batch share of the effective-batch sum."""
+
+    def logged(micro, accumulation):
+        model = _model(tiny_dir)
+        trainer = _trainer(
+            tmp_path / f"log{micro}x{accumulation}",
+            model,
+            *setting,
+            per_device_train_batch_size=micro,
+            gradient_accumulation_steps=accumulation,
+            learning_rate=1e-12,
+            logging_steps=1,
+        )
+        batch = _batch(trainer, 8)
+        expected = _nll_by_hand(model, batch["forget"])
+        trainer.train()
+        return trainer.state.log_history[0]["forget_nll"], expected
+
+    for micro, accumulation in ((8, 1), (2, 4)):
+        value, expected = logged(micro, accumulation)
+        assert value == pytest.approx(expected, rel=0.05), (micro, accumulation)

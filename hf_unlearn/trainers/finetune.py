@@ -5,6 +5,7 @@ from __future__ import annotations
 from hf_unlearn.trainers.base import UnlearningTrainer
 from hf_unlearn.trainers.config import UnlearningConfig
 from hf_unlearn.trainers.losses import nll_loss
+from hf_unlearn.trainers.method_utils import as_local_mean
 
 
 class FinetuneTrainer(UnlearningTrainer):
@@ -22,4 +23,4 @@ class FinetuneTrainer(UnlearningTrainer):
         batch = inputs["train"]
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = nll_loss(logits, batch["labels"], self.normalizer("train", "tokens"))
-        return loss, {"nll": loss.detach()}
+        return loss, {"nll": as_local_mean(self, loss, "train", "tokens", batch)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hf_unlearn.trainers.base import UnlearningTrainer
 from hf_unlearn.trainers.config import GradDiffConfig
 from hf_unlearn.trainers.losses import kl_ref_to_model, nll_loss
+from hf_unlearn.trainers.method_utils import as_local_mean, retain_log
 
 
 def _logits(model, batch):
@@ -47,7 +48,10 @@ class GradDiffTrainer(UnlearningTrainer):
         forget_nll = self.forget_nll(model, inputs["forget"])
         retain = self.retain_loss(model, inputs["retain"])
         loss = -self.args.gamma * forget_nll + self.args.alpha * retain
-        return loss, {"forget_nll": forget_nll.detach(), "retain_loss": retain.detach()}
+        return loss, {
+            "forget_nll": as_local_mean(self, forget_nll, "forget", "tokens", inputs["forget"]),
+            "retain_loss": retain_log(self, retain, inputs["retain"]),
+        }
 
 
 class GradAscentTrainer(GradDiffTrainer):
@@ -62,4 +66,4 @@ class GradAscentTrainer(GradDiffTrainer):
 
     def compute_unlearning_loss(self, model, inputs):
         forget_nll = self.forget_nll(model, inputs["forget"])
-        return -forget_nll, {"forget_nll": forget_nll.detach()}
+        return -forget_nll, {"forget_nll": as_local_mean(self, forget_nll, "forget", "tokens", inputs["forget"])}
