@@ -26,6 +26,8 @@ TARGET_SUBDIR = "target"
 
 
 def settings_from_recipe(recipe) -> EvalSettings:
+    """Evaluation settings of a run. Each model is read with its own tokenizer (the run folder saved the one it
+    trained with), so the stage needs no Hub access for a tokenizer the recipe named by id."""
     return EvalSettings(
         forget_split=recipe["forget_split"],
         metrics=recipe["eval.metrics"],
@@ -35,7 +37,6 @@ def settings_from_recipe(recipe) -> EvalSettings:
         eos_as_pad=recipe["data.eos_as_pad"],
         max_new_tokens=recipe["eval.max_new_tokens"],
         limit=recipe["eval.limit"],
-        tokenizer=recipe["tokenizer"],
         batch_size=recipe["eval.batch_size"],
         generation_batch_size=recipe["eval.generation_batch_size"],
     )
