@@ -99,6 +99,8 @@ def hyperparameters(run: RunFolder) -> list[tuple[str, str]]:
 
     skip = NOT_HYPERPARAMETERS | (FINETUNE_ONLY if run.is_unlearning else UNLEARN_ONLY)
     skip |= set(method_param_keys()) - set(run.recipe.method_params)
+    if not run.recipe.get("peft.r"):  # LoRA settings mean nothing for a full finetune
+        skip |= {k for k in run.recipe.values if k.startswith("peft.") or k == "publish.merge_adapter"}
     rows = [(k, format_setting(v)) for k, v in run.recipe.values.items() if k not in skip]
     for key in ("world_size", "gradient_accumulation_steps", "warmup_steps", "global_steps"):
         if key in run.info:
