@@ -66,14 +66,27 @@ def _assert_same_weights(a: dict, b: dict, exact: bool = False):
             torch.testing.assert_close(a[name].float(), b[name].float(), rtol=1e-2, atol=1e-4, msg=name)
 
 
-def test_two_processes_equal_one(tmp_path, tiny_dir):
-    single = train(load_recipe(UNLEARN, _overrides(tiny_dir, tmp_path / "one"))).output_dir
+NPO = REPO / "recipes" / "tofu" / "forget10_NPO_lr1e-05_beta0.1_alpha1_epoch5.yaml"
+
+
+@pytest.mark.parametrize(
+    ("recipe", "extra"),
+    [
+        (UNLEARN, {}),
+        # a method with a frozen reference model, prepared by the trainer for the distributed setting
+        (NPO, {"tokenizer": None, "model_name": "tiny-llama", "bf16": False, "data.source": "bundled"}),
+    ],
+    ids=["GradDiff", "NPO"],
+)
+def test_two_processes_equal_one(tmp_path, tiny_dir, recipe, extra):
+    extra = {**extra, "tokenizer": str(tiny_dir)} if "tokenizer" in extra else extra
+    single = train(load_recipe(recipe, _overrides(tiny_dir, tmp_path / "one", **extra))).output_dir
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
-    overrides = _overrides(tiny_dir, tmp_path / "two", per_device_train_batch_size=4)
+    overrides = _overrides(tiny_dir, tmp_path / "two", per_device_train_batch_size=4, **extra)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     result = subprocess.run(
-        [*cmd, str(driver), str(UNLEARN), json.dumps(overrides)],
+        [*cmd, str(driver), str(recipe), json.dumps(overrides)],
         env=_env(),
         capture_output=True,
         text=True,
