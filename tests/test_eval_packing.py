@@ -1,4 +1,5 @@
-"""Packed one-pass scoring and the generation stream give what separate forwards and `generate` give."""
+"""One-pass scoring (each prompt once, its answers continuing its KV cache) and the generation stream give what
+separate forwards and `generate` give."""
 
 import pytest
 import torch
@@ -7,14 +8,7 @@ from hf_unlearn.data.formatting import ChatFormatter
 from hf_unlearn.data.tofu import load_split
 from hf_unlearn.evaluation.generation import generate_greedy, stop_token_ids
 from hf_unlearn.evaluation.likelihood import score_features, score_sequences
-from hf_unlearn.evaluation.packing import (
-    PackedRow,
-    batch_rows,
-    collate_packed,
-    common_prefix_length,
-    encode_sequences,
-    pack_sequences,
-)
+from hf_unlearn.evaluation.packing import batch_groups, common_prefix_length, encode_sequences, group_by_prompt
 
 
 @pytest.fixture(scope="module")
@@ -40,44 +34,24 @@ def test_batched_encoding_equals_the_formatter(tokenizer, eos_as_pad):
         assert seq.labels == expected["labels"]
 
 
-def test_packed_layout_restarts_positions_and_predicts_from_the_prompt():
-    row = PackedRow([1, 2, 3], [[4, 5], [6, 7, 8]], [0, 1])
-    lay = row.layout()
-    assert lay["input_ids"] == [1, 2, 3, 4, 5, 6, 7, 8]
-    assert lay["position_ids"] == [0, 1, 2, 3, 4, 3, 4, 5]
-    assert lay["segments"] == [0, 0, 0, 1, 1, 2, 2, 2]
-    # each tail's first token is predicted by the last prompt token; later ones by their own predecessor
-    assert lay["predictors"] == [[2, 3], [2, 5, 6]]
-    # a shared prefix of 2 tokens left to a KV cache: absolute positions, indices relative to what is left
-    skipped = row.layout(skip=2)
-    assert skipped["input_ids"] == [3, 4, 5, 6, 7, 8]
-    assert skipped["position_ids"] == [2, 3, 4, 3, 4, 5]
-    assert skipped["predictors"] == [[0, 1], [0, 3, 4]]
-    allowed = collate_packed([lay], pad_token_id=0)["allowed"][0, 0]
-    assert allowed[5].tolist() == [True, True, True, False, False, True, False, False]  # tail 2 ignores tail 1
-    assert allowed[4].tolist() == [True, True, True, True, True, False, False, False]
-    masked = collate_packed([lay], pad_token_id=0, mask_token_id=2)["allowed"][0, 0]
-    assert masked[5].tolist() == [True, False, True, False, False, True, False, False]  # eos_as_pad hides id 2
-
-
 def test_common_prefix_leaves_every_prompt_a_token():
     assert common_prefix_length([[1, 2, 3, 4], [1, 2, 5]]) == 2
     assert common_prefix_length([[1, 2, 3], [1, 2, 3, 4]]) == 2
     assert common_prefix_length([[7], [7]]) == 0
 
 
-def test_pack_sequences_splits_long_groups_and_batches_by_answer_count(tokenizer):
+def test_answers_are_grouped_behind_their_prompt_and_batched_by_answer_count(tokenizer):
     seqs = encode_sequences(ChatFormatter(tokenizer), _pairs(3))
-    rows = pack_sequences(seqs)
-    assert len(rows) == 3 and all(len(r.tails) == 7 for r in rows)
-    longest = max(len(r) for r in rows)
-    split = pack_sequences(seqs, max_tokens=longest - 1)
-    assert len(split) > 3 and sorted(m for r in split for m in r.members) == list(range(len(seqs)))
-    assert [len(b) for b in batch_rows(rows, max_sequences=14)] == [2, 1]
+    groups = group_by_prompt(seqs)
+    assert len(groups) == 3 and all(len(g.tails) == 7 for g in groups)
+    assert sorted(m for g in groups for m in g.members) == list(range(len(seqs)))
+    assert all(seqs[m].prompt == g.prompt for g in groups for m in g.members)
+    assert [len(b) for b in batch_groups(groups, max_answers=14)] == [2, 1]
+    assert [len(b) for b in batch_groups(groups, max_answers=1)] == [1, 1, 1]  # a group is never split
 
 
 @pytest.mark.parametrize("eos_as_pad", [False, True])
-def test_packed_scores_equal_separate_forwards(target_model, eos_as_pad):
+def test_shared_prompt_scores_equal_separate_forwards(target_model, eos_as_pad):
     model, tokenizer = target_model
     formatter = ChatFormatter(tokenizer, eos_as_pad=eos_as_pad)
     pairs = _pairs(4)
@@ -89,6 +63,9 @@ def test_packed_scores_equal_separate_forwards(target_model, eos_as_pad):
     for mine, ref in zip(packed, separate, strict=True):
         assert mine.n_tokens == ref["n_tokens"]
         assert mine.avg_loss == pytest.approx(ref["avg_loss"], abs=1e-5)
+    # a single prompt: no shared prefix to cache, same numbers
+    alone = score_sequences(model, seqs[:2], formatter.pad_token_id, 1, mask_id)
+    assert [s.avg_loss for s in alone] == pytest.approx([r["avg_loss"] for r in separate[:2]], abs=1e-5)
     # per-token detail of one sequence against a direct full-vocabulary computation
     seq, score = seqs[3], packed[3]
     ids = torch.tensor([seq.input_ids])

@@ -17,11 +17,10 @@ from hf_unlearn.evaluation.metrics import MIN_VARIANCE
 from hf_unlearn.evaluation.packing import (
     MIN_SHARED_PREFIX,
     EncodedSequence,
-    additive_mask,
-    batch_rows,
-    collate_packed,
+    PromptGroup,
+    batch_groups,
     common_prefix_length,
-    pack_sequences,
+    group_by_prompt,
 )
 from hf_unlearn.trainers.losses import sequence_nll
 
@@ -119,40 +118,128 @@ def _row_statistics(logits: torch.Tensor, moments: bool) -> dict[str, torch.Tens
     return out
 
 
-def _prefix_cache(model, prefix: list[int], mask_token_id: int | None, device):
-    """KV cache of the prefix every row shares, and which of its tokens later tokens may attend to."""
-    ids = torch.tensor([prefix], device=device)
-    visible = torch.ones_like(ids, dtype=torch.bool) if mask_token_id is None else ids != mask_token_id
-    cache = model(input_ids=ids, attention_mask=visible.long(), use_cache=True).past_key_values
-    return cache, visible[0]
+def _visible(ids: torch.Tensor, valid: torch.Tensor, mask_token_id: int | None) -> torch.Tensor:
+    """Keys later tokens may attend to: real tokens, minus `mask_token_id` tokens in eos_as_pad mode."""
+    return valid if mask_token_id is None else valid & (ids != mask_token_id)
 
 
-def _packed_logits(model, batch: dict, keep: torch.Tensor, device, prefix=None) -> torch.Tensor:
-    """Logits at the kept positions only, [n_kept, V]: the LM head never sees prompt positions.
+def _right_pad(seqs: list[list[int]], pad_token_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(x) for x in seqs)
+    ids = torch.full((len(seqs), width), pad_token_id, dtype=torch.long)
+    valid = torch.zeros((len(seqs), width), dtype=torch.bool)
+    for row, x in enumerate(seqs):
+        ids[row, : len(x)] = torch.tensor(x)
+        valid[row, : len(x)] = True
+    return ids.to(device), valid.to(device)
 
-    `prefix` = (cache, visible) from `_prefix_cache`: the rows continue it (each row gets a copy of the cache).
-    """
-    dtype = next(model.parameters()).dtype
-    allowed = batch["allowed"].to(device)
-    kwargs = dict(input_ids=batch["input_ids"].to(device), position_ids=batch["position_ids"].to(device))
-    if prefix is None:
-        kwargs["use_cache"] = False
-    else:
-        cache, visible = prefix
-        cache = copy.deepcopy(cache)
-        cache.batch_repeat_interleave(allowed.size(0))
-        shape = (allowed.size(0), 1, allowed.size(2), visible.numel())
-        allowed = torch.cat([visible.expand(shape), allowed], dim=-1)
-        kwargs.update(past_key_values=cache, use_cache=True)
-    kwargs["attention_mask"] = additive_mask(allowed, dtype)
-    keep = keep.to(device)
+
+def _logits(model, keep: torch.Tensor, **kwargs) -> tuple[torch.Tensor, object]:
+    """Logits at the kept positions only, [n_kept, V] (the LM head never sees prompt tokens), and the cache."""
     try:
-        logits = model(**kwargs, logits_to_keep=keep).logits
+        out = model(**kwargs, logits_to_keep=keep)
     except TypeError:  # a model without `logits_to_keep`
-        logits = model(**kwargs).logits
-    if logits.dim() == 3:
-        logits = logits[keep]
-    return logits
+        out = model(**kwargs)
+    logits = out.logits
+    return (logits[keep] if logits.dim() == 3 else logits), out.past_key_values
+
+
+class _SharedPrefix:
+    """The prefix of every prompt, run once; each batch continues a copy of its KV cache."""
+
+    def __init__(self, model, prefix: list[int], mask_token_id: int | None, device) -> None:
+        ids = torch.tensor([prefix], device=device)
+        self.visible = _visible(ids, torch.ones_like(ids, dtype=torch.bool), mask_token_id)[0]
+        self.length = len(prefix)
+        self.cache = model(input_ids=ids, attention_mask=self.visible[None].long(), use_cache=True).past_key_values
+
+    def cache_for(self, rows: int):
+        cache = copy.deepcopy(self.cache)
+        cache.batch_repeat_interleave(rows)
+        return cache
+
+
+#: Prompts run `PROMPT_BATCH_FACTOR` x more answers' worth at a time than answers do, so the answers of many
+#: questions can be sorted by length into answer batches with little padding.
+PROMPT_BATCH_FACTOR = 8
+
+
+@dataclass
+class _Prompts:
+    """Step 1 of a batch: the prompts after the shared prefix, run once."""
+
+    logits: torch.Tensor  # [n_groups, V]: each prompt's last token, which predicts every answer's first token
+    cache: object
+    mask: torch.Tensor  # keys visible in the cache, per group
+    lengths: torch.Tensor  # prompt lengths, per group
+
+
+def _run_prompts(model, groups: list[PromptGroup], skip: int, prefix, pad_token_id: int, mask_token_id, device):
+    ids, valid = _right_pad([g.prompt[skip:] for g in groups], pad_token_id, device)
+    lengths = torch.tensor([len(g.prompt) for g in groups], device=device)
+    mask = _visible(ids, valid, mask_token_id)
+    if prefix is not None:
+        mask = torch.cat([prefix.visible.expand(len(groups), -1), mask], dim=-1)
+    keep = torch.zeros_like(valid)
+    keep[torch.arange(len(groups), device=device), lengths - skip - 1] = True
+    logits, cache = _logits(
+        model,
+        keep,
+        input_ids=ids,
+        attention_mask=mask.long(),
+        position_ids=skip + torch.arange(ids.size(1), device=device).expand(len(groups), -1),
+        past_key_values=prefix.cache_for(len(groups)) if prefix is not None else None,
+        use_cache=True,
+    )
+    return _Prompts(logits, cache, mask, lengths)
+
+
+def _run_answers(model, prompts: _Prompts, owners: list[int], tails: list[list[int]], pad_token_id, mask_token_id):
+    """Step 2: answers as rows continuing their prompt's cache. Returns logits (prompt rows first) and, per answer,
+    the logit rows predicting its tokens."""
+    device = prompts.lengths.device
+    owner_t = torch.tensor(owners, device=device)
+    cache = copy.deepcopy(prompts.cache)
+    cache.batch_select_indices(owner_t)
+    ids, valid = _right_pad(tails, pad_token_id, device)
+    keep = valid.clone()
+    keep[torch.arange(len(tails), device=device), torch.tensor([len(t) - 1 for t in tails], device=device)] = False
+    logits, _ = _logits(
+        model,
+        keep,
+        input_ids=ids,
+        attention_mask=torch.cat([prompts.mask[owner_t], _visible(ids, valid, mask_token_id)], dim=-1).long(),
+        position_ids=prompts.lengths[owner_t][:, None] + torch.arange(ids.size(1), device=device),
+        past_key_values=cache,
+        use_cache=True,
+    )
+    flat = (keep.flatten().cumsum(0) - 1).view(keep.shape).cpu() + len(prompts.logits)
+    rows = [[q] + flat[n, : len(tail) - 1].tolist() for n, (q, tail) in enumerate(zip(owners, tails, strict=True))]
+    return torch.cat([prompts.logits, logits]), rows
+
+
+def _scores(logits, rows, tails, members, detail: set[int]) -> list[SequenceScore]:
+    """Per answer: summed NLL over its tokens, plus per-token detail (answer tokens without the final label)."""
+    want_detail = any(m in detail for m in members)
+    stats = _row_statistics(logits, moments=want_detail)
+    rows_t = torch.tensor([r for rr in rows for r in rr], device=logits.device)
+    tokens_t = torch.tensor([t for tail in tails for t in tail], device=logits.device)
+    logprob = logits[rows_t, tokens_t].float() - stats["lse"][rows_t]
+    nll = (-logprob).double().cpu()
+    if want_detail:
+        match = (stats["argmax"][rows_t] == tokens_t).cpu()
+        z = ((logprob - stats["mu"][rows_t]) / stats["var"][rows_t].clamp_min(MIN_VARIANCE).sqrt()).cpu()
+        lp_cpu = logprob.cpu()
+    out, start = [], 0
+    for member, tail in zip(members, tails, strict=True):
+        score = SequenceScore(float(nll[start : start + len(tail)].sum()), len(tail))
+        if member in detail:
+            answer = slice(start, start + len(tail) - 1)
+            score.logprobs = lp_cpu[answer].tolist()
+            score.matches = match[answer].tolist()
+            score.zscores = z[answer].tolist()
+        out.append(score)
+        start += len(tail)
+    return out
 
 
 @torch.inference_mode()
@@ -165,59 +252,44 @@ def score_sequences(
     detail: set[int] | None = None,
     progress: bool = False,
 ) -> list[SequenceScore]:
-    """Score each sequence once, packing the answers of one question behind a single copy of its prompt.
+    """Score each sequence once: every prompt runs once and all its answers continue its KV cache.
 
-    `batch_size` counts answers per forward. `mask_token_id` hides every key with that id (eos_as_pad mode).
-    Sequences in `detail` also get per-token log-probs, argmax matches and Min-K%++ z-scores, computed in the
-    same forward from vocabulary statistics at the answer positions (never a full [B, L, V] log-softmax).
+    `batch_size` counts answers per forward; answers are sorted by length within a batch of prompts, so padding
+    stays small. `mask_token_id` hides every key with that id (eos_as_pad mode; positions still count every
+    token, as in open-unlearning's scoring forwards). Sequences in `detail` also get per-token log-probs, argmax
+    matches and Min-K%++ z-scores, computed in the same forward from vocabulary statistics at the answer
+    positions (never a full [B, L, V] log-softmax).
     """
     detail = detail or set()
-    rows = pack_sequences(sequences)
-    batches = batch_rows(rows, batch_size)
+    groups = group_by_prompt(sequences)
     device = next(model.parameters()).device
-    shared = common_prefix_length([row.prompt for row in rows]) if len(rows) > 1 else 0
-    prefix = None
-    if shared >= MIN_SHARED_PREFIX:
-        prefix = _prefix_cache(model, rows[0].prompt[:shared], mask_token_id, device)
-    else:
-        shared = 0
+    skip = common_prefix_length([g.prompt for g in groups]) if len(groups) > 1 else 0
+    prefix = (
+        _SharedPrefix(model, groups[0].prompt[:skip], mask_token_id, device) if skip >= MIN_SHARED_PREFIX else None
+    )
+    skip = skip if prefix is not None else 0
     results: list[SequenceScore | None] = [None] * len(sequences)
-    iterator = batches
+    outer = batch_groups(groups, batch_size * PROMPT_BATCH_FACTOR)
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(batches, desc="scoring", unit="batch")
-    for batch_idx in iterator:
-        layouts = [rows[i].layout(skip=shared) for i in batch_idx]
-        batch = collate_packed(layouts, pad_token_id, mask_token_id)
-        keep = torch.zeros(batch["input_ids"].shape, dtype=torch.bool)
-        for b, lay in enumerate(layouts):
-            for preds in lay["predictors"]:
-                keep[b, preds] = True
-        flat = (keep.flatten().cumsum(0) - 1).view(keep.shape)
-        tgt_rows, tgt_tokens, spans = [], [], []
-        for b, (i, lay) in enumerate(zip(batch_idx, layouts, strict=True)):
-            for member, tail, preds in zip(rows[i].members, rows[i].tails, lay["predictors"], strict=True):
-                spans.append((member, len(tgt_rows), len(tail)))
-                tgt_rows.extend(flat[b, preds].tolist())
-                tgt_tokens.extend(tail)
-        logits = _packed_logits(model, batch, keep, device, prefix)
-        want_detail = any(member in detail for member, _, _ in spans)
-        stats = _row_statistics(logits, moments=want_detail)
-        rows_t = torch.tensor(tgt_rows, device=logits.device)
-        tokens_t = torch.tensor(tgt_tokens, device=logits.device)
-        logprob = logits[rows_t, tokens_t].float() - stats["lse"][rows_t]
-        nll = (-logprob).double().cpu()
-        if want_detail:
-            match = (stats["argmax"][rows_t] == tokens_t).cpu()
-            z = ((logprob - stats["mu"][rows_t]) / stats["var"][rows_t].clamp_min(MIN_VARIANCE).sqrt()).cpu()
-            lp_cpu = logprob.cpu()
-        for member, start, length in spans:
-            score = SequenceScore(float(nll[start : start + length].sum()), length)
-            if member in detail:
-                answer = slice(start, start + length - 1)
-                score.logprobs = lp_cpu[answer].tolist()
-                score.matches = match[answer].tolist()
-                score.zscores = z[answer].tolist()
-            results[member] = score
+        bar = tqdm(total=len(sequences), desc="scoring", unit="seq")
+    for batch_idx in outer:
+        chosen = [groups[i] for i in batch_idx]
+        prompts = _run_prompts(model, chosen, skip, prefix, pad_token_id, mask_token_id, device)
+        answers = sorted(
+            ((q, tail, member) for q, g in enumerate(chosen) for tail, member in zip(g.tails, g.members, strict=True)),
+            key=lambda x: len(x[1]),
+            reverse=True,
+        )
+        for start in range(0, len(answers), batch_size):
+            owners, tails, members = zip(*answers[start : start + batch_size], strict=True)
+            logits, rows = _run_answers(model, prompts, list(owners), list(tails), pad_token_id, mask_token_id)
+            for member, score in zip(members, _scores(logits, rows, tails, members, detail), strict=True):
+                results[member] = score
+            if bar is not None:
+                bar.update(len(members))
+    if bar is not None:
+        bar.close()
     return results

@@ -140,7 +140,7 @@ def _generate(model, formatter, sets: EvalSets, need: Needs, options: RunOptions
     stats.tokens_generated = sum(len(g) for g in generated)
     # open-unlearning decodes with clean_up_tokenization_spaces=True and takes the ground truth from the decoded
     # conversation; by default the generation is decoded as is and compared with the dataset answer.
-    cleanup = True if options.eos_as_pad else False
+    cleanup = options.eos_as_pad
     full_ids = {}
     if options.eos_as_pad:
         seqs = encode_sequences(formatter, [(row["question"], row["answer"]) for _, _, row in items])
