@@ -1,7 +1,8 @@
 """The embedded default: the whole product on CPU, offline, in minutes.
 
-Build the tiny Llama -> finetune it on a TOFU subset (the target) -> GradDiff-unlearn the forget authors ->
-print where the result is and a before/after table of forget and retain answer probability.
+Build the tiny Llama -> finetune it on a TOFU subset (the target) and on the subset without the forget authors
+(the retain model) -> GradDiff-unlearn the forget authors -> evaluate on TOFU against the retain model -> write the
+export folder with its card -> print where everything is and a before/after table of answer probabilities.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from hf_unlearn.recipe import Recipe, load_recipe
 
 TARGET_RECIPE = "tofu_tiny-llama_full.yaml"
+RETAIN_RECIPE = "tofu_tiny-llama_retain99.yaml"
 UNLEARN_RECIPE = "forget01_GradDiff_lr0.0005_alpha5_epoch10.yaml"
 #: Acceptance of the embedded default (issue 2): forget probability at most half the target's, retain at least 80%.
 MAX_FORGET_RATIO = 0.5
@@ -51,8 +53,15 @@ def train_or_reuse(recipe: Recipe) -> Path:
 @dataclass
 class DemoResult:
     target_dir: Path
+    retain_dir: Path
     unlearned_dir: Path
     probabilities: dict  # {"target"|"unlearned": {"forget": p, "retain": p}}
+
+    @property
+    def summary(self) -> dict | None:
+        """The unlearned model's TOFU summary, when the run evaluated it."""
+        path = self.unlearned_dir / "evals" / "TOFU_SUMMARY.json"
+        return json.loads(path.read_text()) if path.is_file() else None
 
     @property
     def forget_ratio(self) -> float:
@@ -112,12 +121,16 @@ def run_demo(
 ) -> DemoResult:
     recipes = tiny_recipes_dir()
     out = Path(output_dir)
-    target = placed_recipe(recipes / TARGET_RECIPE, out, target_overrides or {})
-    target_dir = train_or_reuse(target)
-    unlearn = placed_recipe(recipes / UNLEARN_RECIPE, out, {"model": str(target_dir), **(unlearn_overrides or {})})
+    target_dir = train_or_reuse(placed_recipe(recipes / TARGET_RECIPE, out, target_overrides or {}))
+    retain_dir = train_or_reuse(placed_recipe(recipes / RETAIN_RECIPE, out, target_overrides or {}))
+    unlearn = placed_recipe(
+        recipes / UNLEARN_RECIPE,
+        out,
+        {"model": str(target_dir), "eval.retain_model": str(retain_dir), **(unlearn_overrides or {})},
+    )
     unlearned_dir = train_or_reuse(unlearn)
     probabilities = {
         "target": answer_probabilities(target_dir, unlearn),
         "unlearned": answer_probabilities(unlearned_dir, unlearn),
     }
-    return DemoResult(target_dir, unlearned_dir, probabilities)
+    return DemoResult(target_dir, retain_dir, unlearned_dir, probabilities)

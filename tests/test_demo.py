@@ -4,12 +4,13 @@ from conftest import small_target_overrides
 
 from hf_unlearn.demo import MAX_FORGET_RATIO, MIN_RETAIN_RATIO, format_table, run_demo
 
-SMALL_UNLEARN = {"data.retain_limit": 40}
+SMALL_UNLEARN = {"data.retain_limit": 40, "eval.max_new_tokens": 32}
 
 
-def test_demo_forgets_and_keeps(demo_dir, tiny_dir, tiny_target, capsys):
+def test_demo_forgets_and_keeps(demo_dir, tiny_dir, tiny_target, tiny_retain, capsys):
     result = run_demo(demo_dir, target_overrides=small_target_overrides(tiny_dir), unlearn_overrides=SMALL_UNLEARN)
-    assert result.target_dir == tiny_target  # the session's target run was reused, not retrained
+    # the session's target and retain runs were reused, not retrained
+    assert (result.target_dir, result.retain_dir) == (tiny_target, tiny_retain)
     print(format_table(result))
     p = result.probabilities
     assert p["target"]["forget"] > 0.2, "the target did not learn the forget set"
@@ -18,3 +19,7 @@ def test_demo_forgets_and_keeps(demo_dir, tiny_dir, tiny_target, capsys):
     assert result.passed
     assert (result.unlearned_dir / "model.safetensors").exists()
     assert "reusing the finished run" in capsys.readouterr().out
+    summary = result.summary  # evaluated against the retain model: forget quality is a number
+    assert summary is not None and summary["forget_quality"] is not None
+    assert 0.0 <= summary["model_utility"] <= 1.0
+    assert (result.unlearned_dir / "export" / "README.md").is_file()

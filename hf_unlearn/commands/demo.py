@@ -17,9 +17,19 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
     result = run_demo(args.output_dir)
     print()
     print(f"target model:    {result.target_dir}")
+    print(f"retain model:    {result.retain_dir}")
     print(f"unlearned model: {result.unlearned_dir}")
+    if (result.unlearned_dir / "export").is_dir():
+        print(
+            f"export folder:   {result.unlearned_dir / 'export'}  (publish it: hf-unlearn publish RUN_DIR --org ORG)"
+        )
     print()
     print(format_table(result))
+    if result.summary:
+        print()
+        print("TOFU evaluation of the unlearned model (" + str(result.unlearned_dir / "evals") + "):")
+        for key, value in sorted(result.summary.items()):
+            print(f"  {key:22s} {value if value is None else f'{value:.4g}'}")
     print()
     print("PASS: forgotten, retain knowledge kept" if result.passed else "FAIL: acceptance ratios not met")
     return 0 if result.passed else 1
