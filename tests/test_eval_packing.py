@@ -66,6 +66,13 @@ def test_shared_prompt_scores_equal_separate_forwards(target_model, eos_as_pad):
     # a single prompt: no shared prefix to cache, same numbers
     alone = score_sequences(model, seqs[:2], formatter.pad_token_id, 1, mask_id)
     assert [s.avg_loss for s in alone] == pytest.approx([r["avg_loss"] for r in separate[:2]], abs=1e-5)
+    # a model without masked logits_to_keep: all logits computed, then selected; same numbers
+    model._hf_unlearn_masked_logits = False
+    try:
+        full = score_sequences(model, seqs, formatter.pad_token_id, 8, mask_id)
+    finally:
+        del model._hf_unlearn_masked_logits
+    assert [s.avg_loss for s in full] == pytest.approx([s.avg_loss for s in packed], abs=1e-6)
     # per-token detail of one sequence against a direct full-vocabulary computation
     seq, score = seqs[3], packed[3]
     ids = torch.tensor([seq.input_ids])

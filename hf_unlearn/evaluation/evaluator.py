@@ -215,7 +215,7 @@ def local_model_dir(name: str) -> Path:
 
 
 def load_model(model_dir: Path, dtype: str, device: str):
-    """The model for evaluation: SDPA attention (packed scoring passes block masks), eval mode, on `device`."""
+    """The model for evaluation: PyTorch SDPA attention (any device, no extra package), eval mode, on `device`."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -329,7 +329,7 @@ def evaluate(
     reused = stored is not None and meta is not None and meta.get("fingerprint") == fingerprint
     stats: dict = {}
     if reused:
-        results = {k: v for k, v in stored.items()}
+        results = dict(stored)
         if meta.get("reference_id") == reference_id:
             top_summary = summary(results, top)
         else:

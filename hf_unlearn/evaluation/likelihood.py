@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -98,21 +98,24 @@ class SequenceScore:
 STATS_CHUNK = 1024
 
 
-def _row_statistics(logits: torch.Tensor, moments: bool) -> dict[str, torch.Tensor]:
-    """Per logit row: log-sum-exp, argmax and (for Min-K%++) mean and variance of log p under p."""
+def _row_statistics(logits: torch.Tensor, argmax: bool, moments: bool) -> dict[str, torch.Tensor]:
+    """Per logit row: log-sum-exp, and as asked the argmax and (Min-K%++) mean and variance of log p under p."""
     lse, amax, mu, var = [], [], [], []
     for start in range(0, logits.size(0), STATS_CHUNK):
         x = logits[start : start + STATS_CHUNK].float()
         row_lse = torch.logsumexp(x, dim=-1)
         lse.append(row_lse)
-        amax.append(x.argmax(dim=-1))
+        if argmax:
+            amax.append(x.argmax(dim=-1))
         if moments:
             logp = x - row_lse[:, None]
             p = logp.exp()
             first = (p * logp).sum(-1)
             mu.append(first)
             var.append((p * logp * logp).sum(-1) - first * first)
-    out = {"lse": torch.cat(lse), "argmax": torch.cat(amax)}
+    out = {"lse": torch.cat(lse)}
+    if argmax:
+        out["argmax"] = torch.cat(amax)
     if moments:
         out["mu"], out["var"] = torch.cat(mu), torch.cat(var)
     return out
@@ -133,14 +136,29 @@ def _right_pad(seqs: list[list[int]], pad_token_id: int, device) -> tuple[torch.
     return ids.to(device), valid.to(device)
 
 
+def _keeps_masked_logits(model) -> bool:
+    """Whether the model takes a boolean [B, L] `logits_to_keep` (transformers' `slice_logits_to_keep`), checked
+    once on a 2-token input: then the LM head only runs where a token is scored."""
+    cached = getattr(model, "_hf_unlearn_masked_logits", None)
+    if cached is None:
+        device = next(model.parameters()).device
+        ids = torch.zeros((1, 2), dtype=torch.long, device=device)
+        keep = torch.tensor([[False, True]], device=device)
+        try:
+            cached = model(input_ids=ids, logits_to_keep=keep, use_cache=False).logits.dim() == 2
+        except Exception:  # any failure means: compute all logits, select afterwards
+            cached = False
+        model._hf_unlearn_masked_logits = cached
+    return cached
+
+
 def _logits(model, keep: torch.Tensor, **kwargs) -> tuple[torch.Tensor, object]:
     """Logits at the kept positions only, [n_kept, V] (the LM head never sees prompt tokens), and the cache."""
-    try:
+    if _keeps_masked_logits(model):
         out = model(**kwargs, logits_to_keep=keep)
-    except TypeError:  # a model without `logits_to_keep`
-        out = model(**kwargs)
-    logits = out.logits
-    return (logits[keep] if logits.dim() == 3 else logits), out.past_key_values
+        return out.logits, out.past_key_values
+    out = model(**kwargs)
+    return out.logits[keep], out.past_key_values
 
 
 class _SharedPrefix:
@@ -171,6 +189,7 @@ class _Prompts:
     cache: object
     mask: torch.Tensor  # keys visible in the cache, per group
     lengths: torch.Tensor  # prompt lengths, per group
+    stats: dict = field(default_factory=dict)  # _row_statistics of `logits`
 
 
 def _run_prompts(model, groups: list[PromptGroup], skip: int, prefix, pad_token_id: int, mask_token_id, device):
@@ -194,8 +213,8 @@ def _run_prompts(model, groups: list[PromptGroup], skip: int, prefix, pad_token_
 
 
 def _run_answers(model, prompts: _Prompts, owners: list[int], tails: list[list[int]], pad_token_id, mask_token_id):
-    """Step 2: answers as rows continuing their prompt's cache. Returns logits (prompt rows first) and, per answer,
-    the logit rows predicting its tokens."""
+    """Step 2: answers as rows continuing their prompt's cache. Returns their logits and, per answer, the rows
+    predicting its tokens: row q < n_prompts is prompt q's last token, row n_prompts + r is answer logit row r."""
     device = prompts.lengths.device
     owner_t = torch.tensor(owners, device=device)
     cache = copy.deepcopy(prompts.cache)
@@ -214,21 +233,28 @@ def _run_answers(model, prompts: _Prompts, owners: list[int], tails: list[list[i
     )
     flat = (keep.flatten().cumsum(0) - 1).view(keep.shape).cpu() + len(prompts.logits)
     rows = [[q] + flat[n, : len(tail) - 1].tolist() for n, (q, tail) in enumerate(zip(owners, tails, strict=True))]
-    return torch.cat([prompts.logits, logits]), rows
+    return logits, rows
 
 
-def _scores(logits, rows, tails, members, detail: set[int]) -> list[SequenceScore]:
+def _scores(prompts: _Prompts, logits, rows, tails, members, detail: set[int], moments: bool) -> list[SequenceScore]:
     """Per answer: summed NLL over its tokens, plus per-token detail (answer tokens without the final label)."""
     want_detail = any(m in detail for m in members)
-    stats = _row_statistics(logits, moments=want_detail)
+    first = len(prompts.logits)
+    stats = _row_statistics(logits, argmax=want_detail, moments=want_detail and moments)
+    both = {k: torch.cat([prompts.stats[k], v]) for k, v in stats.items()}
     rows_t = torch.tensor([r for rr in rows for r in rr], device=logits.device)
     tokens_t = torch.tensor([t for tail in tails for t in tail], device=logits.device)
-    logprob = logits[rows_t, tokens_t].float() - stats["lse"][rows_t]
+    from_prompt = rows_t < first
+    picked = torch.empty(len(rows_t), dtype=torch.float32, device=logits.device)
+    picked[from_prompt] = prompts.logits[rows_t[from_prompt], tokens_t[from_prompt]].float()
+    picked[~from_prompt] = logits[rows_t[~from_prompt] - first, tokens_t[~from_prompt]].float()
+    logprob = picked - both["lse"][rows_t]
     nll = (-logprob).double().cpu()
     if want_detail:
-        match = (stats["argmax"][rows_t] == tokens_t).cpu()
-        z = ((logprob - stats["mu"][rows_t]) / stats["var"][rows_t].clamp_min(MIN_VARIANCE).sqrt()).cpu()
+        match = (both["argmax"][rows_t] == tokens_t).cpu()
         lp_cpu = logprob.cpu()
+        if moments:
+            z = ((logprob - both["mu"][rows_t]) / both["var"][rows_t].clamp_min(MIN_VARIANCE).sqrt()).cpu()
     out, start = [], 0
     for member, tail in zip(members, tails, strict=True):
         score = SequenceScore(float(nll[start : start + len(tail)].sum()), len(tail))
@@ -236,7 +262,7 @@ def _scores(logits, rows, tails, members, detail: set[int]) -> list[SequenceScor
             answer = slice(start, start + len(tail) - 1)
             score.logprobs = lp_cpu[answer].tolist()
             score.matches = match[answer].tolist()
-            score.zscores = z[answer].tolist()
+            score.zscores = z[answer].tolist() if moments else None
         out.append(score)
         start += len(tail)
     return out
@@ -251,14 +277,15 @@ def score_sequences(
     mask_token_id: int | None = None,
     detail: set[int] | None = None,
     progress: bool = False,
+    moments: bool = True,
 ) -> list[SequenceScore]:
     """Score each sequence once: every prompt runs once and all its answers continue its KV cache.
 
     `batch_size` counts answers per forward; answers are sorted by length within a batch of prompts, so padding
     stays small. `mask_token_id` hides every key with that id (eos_as_pad mode; positions still count every
     token, as in open-unlearning's scoring forwards). Sequences in `detail` also get per-token log-probs, argmax
-    matches and Min-K%++ z-scores, computed in the same forward from vocabulary statistics at the answer
-    positions (never a full [B, L, V] log-softmax).
+    matches and (with `moments`) Min-K%++ z-scores, computed in the same forward from vocabulary statistics at
+    the answer positions (never a full [B, L, V] log-softmax).
     """
     detail = detail or set()
     groups = group_by_prompt(sequences)
@@ -278,6 +305,8 @@ def score_sequences(
     for batch_idx in outer:
         chosen = [groups[i] for i in batch_idx]
         prompts = _run_prompts(model, chosen, skip, prefix, pad_token_id, mask_token_id, device)
+        want_detail = any(m in detail for g in chosen for m in g.members)
+        prompts.stats = _row_statistics(prompts.logits, argmax=want_detail, moments=want_detail and moments)
         answers = sorted(
             ((q, tail, member) for q, g in enumerate(chosen) for tail, member in zip(g.tails, g.members, strict=True)),
             key=lambda x: len(x[1]),
@@ -286,7 +315,8 @@ def score_sequences(
         for start in range(0, len(answers), batch_size):
             owners, tails, members = zip(*answers[start : start + batch_size], strict=True)
             logits, rows = _run_answers(model, prompts, list(owners), list(tails), pad_token_id, mask_token_id)
-            for member, score in zip(members, _scores(logits, rows, tails, members, detail), strict=True):
+            scores = _scores(prompts, logits, rows, tails, members, detail, moments)
+            for member, score in zip(members, scores, strict=True):
                 results[member] = score
             if bar is not None:
                 bar.update(len(members))

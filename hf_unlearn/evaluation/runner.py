@@ -1,7 +1,8 @@
 """Everything the evaluation needs from the model, in one pass of each kind.
 
 1. the union of (question, answer) sequences over all chosen metrics, deduplicated, tokenised once;
-2. one packed, length-sorted scoring pass (probabilities, and per-token detail where MIA / memorisation need it);
+2. one scoring pass, each prompt run once with its answers continuing its KV cache (probabilities, and per-token
+   detail where MIA / memorisation need it);
 3. one generation stream over the prompts of every ROUGE metric;
 4. GradNorm backward passes, only when that attack is chosen.
 """
@@ -84,6 +85,7 @@ def run_model(model, formatter, sets: EvalSets, need: Needs, options: RunOptions
         mask_id,
         detail={i for i, key in enumerate(keys) if pairs[key]},
         progress=options.progress,
+        moments=need.moments,
     )
     stats.scoring_s = time.perf_counter() - start
     stats.sequences_scored = len(sequences)

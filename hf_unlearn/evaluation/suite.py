@@ -164,6 +164,8 @@ class Needs:
     detail: set[tuple[str, str]] = field(default_factory=set)
     generate: set[str] = field(default_factory=set)
     gradnorm: set[str] = field(default_factory=set)
+    #: Min-K%++ needs the mean and variance of log p over the vocabulary at every answer position
+    moments: bool = False
 
 
 def needs(names: list[str]) -> Needs:
@@ -180,6 +182,7 @@ def needs(names: list[str]) -> Needs:
             for ds in ("forget", "holdout"):
                 if spec.attack in ("min_k", "min_k_plus_plus"):
                     out.detail.add((ds, "answer"))
+                    out.moments |= spec.attack == "min_k_plus_plus"
                 elif spec.attack == "gradnorm":
                     out.gradnorm.add(ds)
                 else:
