@@ -15,7 +15,7 @@ from hf_unlearn.evaluation.packing import MIN_SHARED_PREFIX, common_prefix_lengt
 
 #: Rows that have ended are removed from the batch once they are at least this fraction of it (removal copies the
 #: KV cache, so it is batched rather than done at every single stop).
-COMPACT_FRACTION = 0.125
+COMPACT_FRACTION = 0.5
 
 
 def stop_token_ids(model, tokenizer) -> set[int]:
