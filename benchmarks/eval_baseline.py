@@ -99,7 +99,7 @@ class BaselineEvaluator:
 
     def _generate(self, ds: str) -> list[dict]:
         stops = stop_token_ids(self.model, self.tokenizer)
-        cleanup = True if self.eos_as_pad else False
+        cleanup = self.eos_as_pad
         results = []
         rows = self.rows[ds]
         for start in range(0, len(rows), BATCH):
