@@ -30,27 +30,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 HERE = Path(__file__).resolve().parent
-#: Llama-3.2-1B's architecture (random weights: the benchmark needs its cost, not its knowledge).
-LLAMA_1B = dict(
-    vocab_size=128256,
-    hidden_size=2048,
-    intermediate_size=8192,
-    num_hidden_layers=16,
-    num_attention_heads=32,
-    num_key_value_heads=8,
-    head_dim=64,
-    max_position_embeddings=131072,
-    rms_norm_eps=1e-5,
-    tie_word_embeddings=True,
-    rope_theta=500000.0,
-    rope_scaling={
-        "rope_type": "llama3",
-        "factor": 32.0,
-        "low_freq_factor": 1.0,
-        "high_freq_factor": 4.0,
-        "original_max_position_embeddings": 8192,
-    },
-)
 
 
 def build_llama_1b(directory: Path) -> Path:
@@ -62,14 +41,14 @@ def build_llama_1b(directory: Path) -> Path:
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-    from hf_unlearn.tiny import BOS, EOT, EOT_TEXT, PAD, build_tokenizer
+    from hf_unlearn.tiny import BOS, EOT, EOT_TEXT, LLAMA_3_2_1B_CONFIG, PAD, build_tokenizer
 
     tok = build_tokenizer()
     vocab = tok.get_vocab()
     ids = dict(bos_token_id=vocab[BOS], eos_token_id=[vocab[EOT], vocab[EOT_TEXT]], pad_token_id=vocab[PAD])
     torch.manual_seed(0)
     with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
-        model = LlamaForCausalLM(LlamaConfig(**LLAMA_1B, **ids))
+        model = LlamaForCausalLM(LlamaConfig(**LLAMA_3_2_1B_CONFIG, **ids))
     model.generation_config = GenerationConfig(**ids, do_sample=False)
     tok.save_pretrained(directory)
     model.to(torch.bfloat16).save_pretrained(directory)

@@ -47,26 +47,6 @@ RUNS = [
 ]
 #: Sub-batches each method runs the model on (default: all).
 FORWARDED = {"GradAscent": ("forget",), "CEU": ("forget",), "UNDIAL": ("forget",)}
-#: Llama-3.2-1B's architecture (random weights).
-LLAMA_1B = dict(
-    hidden_size=2048,
-    intermediate_size=8192,
-    num_hidden_layers=16,
-    num_attention_heads=32,
-    num_key_value_heads=8,
-    head_dim=64,
-    max_position_embeddings=131072,
-    rms_norm_eps=1e-5,
-    tie_word_embeddings=True,
-    rope_theta=500000.0,
-    rope_scaling={
-        "rope_type": "llama3",
-        "factor": 32.0,
-        "low_freq_factor": 1.0,
-        "high_freq_factor": 4.0,
-        "original_max_position_embeddings": 8192,
-    },
-)
 RMU_LAYER = {"tiny": r"model\.layers\.2", "llama-1b": r"model\.layers\.7"}
 
 
@@ -74,11 +54,11 @@ def _build_model(kind: str, tokenizer, device: str):
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
-    from hf_unlearn.tiny import ensure_tiny
+    from hf_unlearn.tiny import LLAMA_3_2_1B_CONFIG, ensure_tiny
 
     if kind == "tiny":
         return AutoModelForCausalLM.from_pretrained(ensure_tiny(), dtype=torch.float32).to(device)
-    config = LlamaConfig(vocab_size=128256, pad_token_id=tokenizer.pad_token_id, **LLAMA_1B)
+    config = LlamaConfig(pad_token_id=tokenizer.pad_token_id, **LLAMA_3_2_1B_CONFIG)
     torch.manual_seed(0)
     with torch.device(device):
         return LlamaForCausalLM(config)

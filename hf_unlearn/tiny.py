@@ -46,6 +46,28 @@ TINY_CONFIG = dict(
     rope_theta=500000.0,
 )
 
+#: Llama-3.2-1B's architecture, for benchmarks with random weights (they need its cost, not its knowledge).
+LLAMA_3_2_1B_CONFIG = dict(
+    vocab_size=128256,
+    hidden_size=2048,
+    intermediate_size=8192,
+    num_hidden_layers=16,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    head_dim=64,
+    max_position_embeddings=131072,
+    rms_norm_eps=1e-5,
+    tie_word_embeddings=True,
+    rope_theta=500000.0,
+    rope_scaling={
+        "rope_type": "llama3",
+        "factor": 32.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    },
+)
+
 
 def _corpus() -> list[str]:
     texts = ["You are a helpful assistant.", "Cutting Knowledge Date: December 2023", "Today Date: 10 Apr 2025"]
