@@ -4,7 +4,7 @@ from conftest import small_target_overrides
 
 from hf_unlearn.demo import MAX_FORGET_RATIO, MIN_RETAIN_RATIO, format_table, run_demo
 
-SMALL_UNLEARN = {"data.retain_limit": 40, "eval.max_new_tokens": 32}
+SMALL_UNLEARN = {"data.retain_limit": 40, "eval.max_new_tokens": 32, "eval.limit": 40}
 
 
 def test_demo_forgets_and_keeps(demo_dir, tiny_dir, tiny_target, tiny_retain, capsys):
