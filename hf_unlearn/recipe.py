@@ -398,17 +398,24 @@ def parse_overrides(args: list[str]) -> dict:
     return out
 
 
-def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
-    """Read a YAML recipe, validate it, check the file name under recipes/tofu/, then apply overrides."""
+def read_yaml_mapping(path: str | Path, what: str, expected: str = "a mapping of keys to values") -> dict:
+    """A YAML file that must hold a mapping; every failure is a one-line RecipeError naming `what` it is."""
     path = Path(path)
     if not path.is_file():
-        raise RecipeError(f"recipe: no such file {path}")
+        raise RecipeError(f"{what}: no such file {path}")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
-        raise RecipeError(f"recipe: {path} is not valid YAML: {err}") from None
+        raise RecipeError(f"{what}: {path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict):
-        raise RecipeError(f"recipe: {path} must hold a mapping of keys to values")
+        raise RecipeError(f"{what}: {path} must hold {expected}")
+    return raw
+
+
+def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
+    """Read a YAML recipe, validate it, check the file name under recipes/tofu/, then apply overrides."""
+    path = Path(path)
+    raw = read_yaml_mapping(path, "recipe")
     as_written = Recipe.from_dict(raw, source=path)
     if path.parent.name == "tofu" and path.parent.parent.name == "recipes" and path.stem != as_written.run_name:
         raise RecipeError(

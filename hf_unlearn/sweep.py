@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from hf_unlearn.naming import parse_run_name
-from hf_unlearn.recipe import SCHEMA, Recipe, RecipeError
+from hf_unlearn.recipe import SCHEMA, Recipe, RecipeError, read_yaml_mapping
 
 #: Keys printed first, in this order; then the method's parameters, then the rest in schema order.
 HEAD_KEYS = ("task", "model", "tokenizer", "model_name", "method", "forget_split", "retain_split", "holdout_split")
@@ -36,14 +36,7 @@ class Grid:
 def load_grid(path: str | Path) -> Grid:
     """Read and check a grid file (a mapping with `base` and `grid`)."""
     path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"grid: no such file {path}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise RecipeError(f"grid: {path} is not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise RecipeError(f"grid: {path} must hold a mapping with 'base' and 'grid'")
+    raw = read_yaml_mapping(path, "grid", "a mapping with 'base' and 'grid'")
     unknown = sorted(set(raw) - {"base", "grid", "description"})
     if unknown:
         raise RecipeError(f"grid: unknown key '{unknown[0]}' in {path}; allowed: base, grid, description")
