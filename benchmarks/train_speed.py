@@ -102,6 +102,7 @@ def run_one(label: str, model_kind: str, device: str, steps: int, warmup: int, b
     from hf_unlearn.data.tofu import load_split
     from hf_unlearn.methods import METHODS
     from hf_unlearn.tiny import ensure_tiny
+    from hf_unlearn.trainers.base import leaf_batches
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     _, method, extra = next(r for r in RUNS if r[0] == label)
@@ -122,7 +123,7 @@ def run_one(label: str, model_kind: str, device: str, steps: int, warmup: int, b
         out = collator(items)
         if "input_ids" not in items[0]:  # training batches only, not the reference precompute
             tokens.append(
-                sum(int(leaf["attention_mask"].sum()) for path, leaf in _leaves(out) if _used(path, forwarded))
+                sum(int(leaf["attention_mask"].sum()) for path, leaf in leaf_batches(out) if _used(path, forwarded))
             )
         return out
 
@@ -186,15 +187,6 @@ def run_one(label: str, model_kind: str, device: str, steps: int, warmup: int, b
         "train_wall_s": wall,
         "effective_batch": batch * accum,
     }
-
-
-def _leaves(batch: dict, prefix: str = ""):
-    if "input_ids" in batch:
-        yield prefix.rstrip("."), batch
-        return
-    for key, value in batch.items():
-        if isinstance(value, dict):
-            yield from _leaves(value, f"{prefix}{key}.")
 
 
 def _used(path: str, forwarded) -> bool:

@@ -29,14 +29,14 @@ class _PairingEpochCallback(TrainerCallback):
             self.dataset.set_epoch(int(round(state.epoch or 0)))
 
 
-def _leaf_batches(batch: dict, prefix: str = ""):
+def leaf_batches(batch: dict, prefix: str = ""):
     """Yield (path, sub-batch) for every sub-batch holding `input_ids`."""
     if "input_ids" in batch:
         yield prefix.rstrip("."), batch
         return
     for key, value in batch.items():
         if isinstance(value, dict):
-            yield from _leaf_batches(value, f"{prefix}{key}.")
+            yield from leaf_batches(value, f"{prefix}{key}.")
 
 
 class UnlearningTrainer(Trainer):
@@ -169,18 +169,16 @@ class UnlearningTrainer(Trainer):
         """Counts over the whole optimizer step: {path: {"tokens", "seqs", "positions"}} summed and gathered."""
         if self.args.loss_normalization != "effective_batch" or not batch_samples:
             return None
-        paths = [p for p, _ in _leaf_batches(batch_samples[0])]
-        rows = []
-        for path in paths:
-            tokens = seqs = positions = 0
-            for batch in batch_samples:
-                leaf = dict(_leaf_batches(batch))[path]
+        rows = {path: [0, 0, 0] for path, _ in leaf_batches(batch_samples[0])}  # tokens, seqs, positions
+        for batch in batch_samples:
+            for path, leaf in leaf_batches(batch):
+                row = rows[path]
                 if "labels" in leaf:
-                    tokens += int(label_token_count(leaf["labels"]))
-                seqs += int(leaf["input_ids"].shape[0])
-                positions += int(leaf["attention_mask"].sum())
-            rows.append([tokens, seqs, positions])
-        counts = torch.tensor(rows, dtype=torch.float64, device=device)
+                    row[0] += int(label_token_count(leaf["labels"]))
+                row[1] += int(leaf["input_ids"].shape[0])
+                row[2] += int(leaf["attention_mask"].sum())
+        paths = list(rows)
+        counts = torch.tensor(list(rows.values()), dtype=torch.float64, device=device)
         if self.accelerator.num_processes > 1:
             counts = self.accelerator.reduce(counts, reduction="sum")
         return {
