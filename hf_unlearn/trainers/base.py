@@ -26,7 +26,8 @@ class _PairingEpochCallback(TrainerCallback):
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         if hasattr(self.dataset, "set_epoch"):
-            self.dataset.set_epoch(int(round(state.epoch or 0)))
+            # floor, not round: a run resumed mid-epoch begins its epoch at a fractional `state.epoch` (1.5 is epoch 1)
+            self.dataset.set_epoch(int(state.epoch or 0))
 
 
 def leaf_batches(batch: dict, prefix: str = ""):

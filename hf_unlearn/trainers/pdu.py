@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
-from transformers import TrainerCallback
+from transformers import TrainerCallback, TrainerState
+from transformers.trainer_callback import ExportableState
 
 from hf_unlearn.trainers.base import UnlearningTrainer
 from hf_unlearn.trainers.config import PDUConfig
@@ -11,12 +14,43 @@ from hf_unlearn.trainers.graddiff import GradDiffTrainer
 from hf_unlearn.trainers.losses import logit_margin_loss, pdu_dual_update
 from hf_unlearn.trainers.method_utils import as_local_mean, local_count, logits_of, retain_kind, retain_log
 
+logger = logging.getLogger(__name__)
+
+
+class PDUDualState(TrainerCallback, ExportableState):
+    """PDU's dual state (lambda_r, whether dual updates have started, the epoch end last seen).
+
+    It is an `ExportableState` callback so that the Trainer writes it into every checkpoint's trainer_state.json
+    (`stateful_callbacks`), next to the optimizer state it belongs with; `PDUTrainer` reads it back on resume. It
+    holds data only: the hooks are `_DualCallback`'s.
+    """
+
+    def __init__(self, retain_preference: float, dual_updates_enabled: bool, last_epoch_end: float = 0.0) -> None:
+        self.retain_preference = float(retain_preference)
+        self.dual_updates_enabled = bool(dual_updates_enabled)
+        self.last_epoch_end = float(last_epoch_end)
+
+    def state(self) -> dict:
+        # all in `args`: transformers' own restore (restore_callback_states_from_checkpoint) rebuilds it from them
+        return {
+            "args": {
+                "retain_preference": self.retain_preference,
+                "dual_updates_enabled": self.dual_updates_enabled,
+                "last_epoch_end": self.last_epoch_end,
+            },
+            "attributes": {},
+        }
+
 
 class _DualCallback(TrainerCallback):
-    """Enables dual updates after the warm-up epochs and applies them after each optimizer step or epoch."""
+    """Restores the dual state on resume, enables dual updates after the warm-up epochs and applies them after each
+    optimizer step or epoch."""
 
     def __init__(self, trainer: PDUTrainer) -> None:
         self.trainer = trainer
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.trainer.restore_dual_state(state)
 
     def on_step_end(self, args, state, control, **kwargs):
         self.trainer.end_of_step()
@@ -32,6 +66,11 @@ class PDUTrainer(GradDiffTrainer):
     follows projected dual ascent, lambda_r <- max(0, lambda_r + dual_step_size * (L_retain - eps)), from the end of
     the first epoch >= `dual_warmup_epochs` (from the start if 0).
 
+    lambda_r and the warm-up flag live in a `PDUDualState` callback, saved in each checkpoint's trainer_state.json and
+    restored on resume, so a resumed run continues the dual ascent where it stopped. A checkpoint written at the last
+    step of an epoch precedes that epoch's end (where the warm-up ends and `epoch` updates happen): resuming from it
+    runs the missed epoch end first, as the uninterrupted run did.
+
     Differences from open-unlearning, each intended: the margin is taken at the positions predicting answer tokens
     (it uses the unshifted mask), and with `dual_update_upon: step` lambda_r moves once per optimizer step with the
     effective batch's retain loss (it updates on every micro-batch, so the step count depended on gradient
@@ -45,10 +84,25 @@ class PDUTrainer(GradDiffTrainer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.retain_preference = float(self.args.alpha)
-        self.dual_updates_enabled = self.args.primal_dual and self.args.dual_warmup_epochs == 0
+        enabled = self.args.primal_dual and self.args.dual_warmup_epochs == 0
+        self.add_callback(PDUDualState(float(self.args.alpha), enabled))
+        # retain losses of this optimizer step's micro-batches, emptied at its end (so none is pending at a save)
         self._step_retain: list[torch.Tensor] = []
         self.add_callback(_DualCallback(self))
+
+    @property
+    def dual_state(self) -> PDUDualState:
+        """The live dual state: looked up each time, as transformers' own callback restore replaces the instance."""
+        return next(cb for cb in self.callback_handler.callbacks if isinstance(cb, PDUDualState))
+
+    @property
+    def retain_preference(self) -> float:
+        """lambda_r, the retain-constraint multiplier."""
+        return self.dual_state.retain_preference
+
+    @retain_preference.setter
+    def retain_preference(self, value: float) -> None:
+        self.dual_state.retain_preference = float(value)
 
     def compute_unlearning_loss(self, model, inputs):
         forget, retain_batch = inputs["forget"], inputs["retain"]
@@ -92,13 +146,32 @@ class PDUTrainer(GradDiffTrainer):
 
     def end_of_step(self) -> None:
         retain_loss = self._effective_retain_loss()
-        if retain_loss is not None and self.dual_updates_enabled and self.args.dual_update_upon == "step":
+        if retain_loss is not None and self.dual_state.dual_updates_enabled and self.args.dual_update_upon == "step":
             self._dual_step(retain_loss)
 
+    def restore_dual_state(self, state: TrainerState) -> None:
+        """Take the dual state from the checkpoint being resumed (`state` is its TrainerState; on a fresh run it
+        holds the current state, so this changes nothing), then run an epoch end the checkpoint was saved before."""
+        dual = self.dual_state
+        name = type(dual).__name__
+        saved = state.stateful_callbacks.get(name)
+        if isinstance(saved, dict):
+            for key, value in {**saved.get("args", {}), **saved.get("attributes", {})}.items():
+                setattr(dual, key, value)
+        else:
+            if state.global_step > 0:
+                logger.warning("PDU: the checkpoint holds no dual state; lambda_r restarts at alpha")
+            state.stateful_callbacks[name] = dual.state()  # the Trainer updates this entry at each save
+        epoch = state.epoch or 0.0
+        if state.global_step > 0 and epoch == int(epoch) and epoch > dual.last_epoch_end:
+            self.end_of_epoch(epoch)
+
     def end_of_epoch(self, epoch: float) -> None:
-        if self.args.primal_dual and not self.dual_updates_enabled and epoch >= self.args.dual_warmup_epochs:
-            self.dual_updates_enabled = True
-        if self.dual_updates_enabled and self.args.dual_update_upon == "epoch":
+        dual = self.dual_state
+        dual.last_epoch_end = float(epoch)
+        if self.args.primal_dual and not dual.dual_updates_enabled and epoch >= self.args.dual_warmup_epochs:
+            dual.dual_updates_enabled = True
+        if dual.dual_updates_enabled and self.args.dual_update_upon == "epoch":
             self._dual_step(self.epoch_retain_loss())
 
     @torch.no_grad()
