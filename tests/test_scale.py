@@ -1,43 +1,19 @@
 """Scale and robustness on CPU: two processes equal one, kill-and-resume equals uninterrupted, determinism."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from distributed_helpers import NPO, REPO, UNLEARN, assert_same_weights, max_change, run_info, weights
+from distributed_helpers import sgd_overrides as _overrides
+from distributed_helpers import subprocess_env as _env
 
 from hf_unlearn.pipeline import _last_checkpoint, train
 from hf_unlearn.recipe import load_recipe
-
-REPO = Path(__file__).resolve().parent.parent
-UNLEARN = REPO / "recipes" / "tiny" / "forget01_GradDiff_lr0.0005_alpha5_epoch10.yaml"
-
-
-def _overrides(model: Path, out: Path, **extra) -> dict:
-    """Plain SGD makes the update proportional to the gradient, so any scale error would show (Adam hides it)."""
-    return {
-        "model": str(model),
-        "output_dir": str(out),
-        "data.forget_limit": 16,
-        "data.retain_limit": 16,
-        "effective_batch_size": 8,
-        "per_device_train_batch_size": 8,
-        "optim": "sgd",
-        "learning_rate": 0.05,
-        "lr_scheduler_type": "constant",
-        "warmup_epochs": 0,
-        "weight_decay": 0.0,
-        "max_steps": 4,
-        "logging_steps": 1,
-        **extra,
-    }
-
 
 DRIVER = textwrap.dedent(
     """
@@ -47,26 +23,6 @@ DRIVER = textwrap.dedent(
     train(load_recipe(sys.argv[1], json.loads(sys.argv[2])), resume="--resume" in sys.argv)
     """
 )
-
-
-def _env():
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-
-
-def _weights(run_dir: Path) -> dict:
-    return load_file(str(run_dir / "model.safetensors"))
-
-
-def _assert_same_weights(a: dict, b: dict, exact: bool = False):
-    assert a.keys() == b.keys()
-    for name in a:
-        if exact:
-            assert torch.equal(a[name], b[name]), name
-        else:  # bf16 files: one rounding step of difference from reduction order is fine
-            torch.testing.assert_close(a[name].float(), b[name].float(), rtol=1e-2, atol=1e-4, msg=name)
-
-
-NPO = REPO / "recipes" / "tofu" / "forget10_NPO_lr1e-05_beta0.1_alpha1_epoch5.yaml"
 
 
 @pytest.mark.parametrize(
@@ -93,13 +49,15 @@ def test_two_processes_equal_one(tmp_path, tiny_dir, recipe, extra):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    info = json.loads((tmp_path / "two" / "run_info.json").read_text())
+    info = run_info(tmp_path / "two")
     assert info["world_size"] == 2 and info["gradient_accumulation_steps"] == 1
-    assert json.loads((single / "run_info.json").read_text())["world_size"] == 1
-    one, two = _weights(single), _weights(tmp_path / "two")
-    _assert_same_weights(one, two)
-    moved = max(float((one[k].float() - _weights(tiny_dir)[k].float()).abs().max()) for k in one)
-    assert moved > 1e-3, "training did not move the weights: the comparison would be vacuous"
+    assert info["distributed_type"] == "MULTI_CPU"
+    assert run_info(single)["world_size"] == 1
+    one, two = weights(single), weights(tmp_path / "two")
+    assert_same_weights(one, two)
+    assert max_change(one, weights(tiny_dir)) > 1e-3, (
+        "training did not move the weights: the comparison would be vacuous"
+    )
 
 
 def test_kill_and_resume_matches_uninterrupted(tmp_path, tiny_dir):
@@ -143,7 +101,7 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path, tiny_dir):
     assert _last_checkpoint(out) == str(out / "checkpoint-4")
 
     resumed = train(load_recipe(UNLEARN, overrides), resume=True).output_dir
-    _assert_same_weights(_weights(straight), _weights(resumed), exact=True)
+    assert_same_weights(weights(straight), weights(resumed), exact=True)
     state = json.loads((resumed / "trainer_state.json").read_text())
     assert state["global_step"] == 6
 
@@ -161,7 +119,7 @@ def test_same_seed_same_loss_curve(tmp_path, tiny_dir):
 
 def test_run_folder_records_provenance(tmp_path, tiny_dir):
     run = train(load_recipe(UNLEARN, _overrides(tiny_dir, tmp_path / "run", max_steps=1))).output_dir
-    info = json.loads((run / "run_info.json").read_text())
+    info = run_info(run)
     assert info["seed"] == 0 and info["finished"] is True
     assert {"torch", "transformers", "accelerate"} <= set(info["versions"])
     assert set(info["data_fingerprint"]) == {"forget", "retain"} and all(info["data_fingerprint"].values())
@@ -170,7 +128,7 @@ def test_run_folder_records_provenance(tmp_path, tiny_dir):
 
     assert yaml.safe_load((run / "recipe.yaml").read_text()) == saved
     assert json.loads((run / "config.json").read_text())["dtype"] == "bfloat16"
-    assert all(t.dtype == torch.bfloat16 for t in _weights(run).values())
+    assert all(t.dtype == torch.bfloat16 for t in weights(run).values())
     assert not (run / "training_args.bin").exists()
 
 
