@@ -17,6 +17,9 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> Path:
     from hf_unlearn.pipeline import train
 
     result = train(recipe, resume=resume)
+    leave_distributed()
+    if not is_main_process():
+        return result.output_dir
     logger.info("run %s finished in %.1fs: %s", recipe.run_name, result.wall_time_s, result.output_dir)
     print(f"[hf-unlearn] {recipe.run_name}: model saved to {result.output_dir}")
     evaluation_stage(recipe, Path(result.output_dir))
@@ -26,6 +29,22 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> Path:
 
 def is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
+
+
+def leave_distributed() -> None:
+    """Training is over: wait for every process (the main one writes the run folder), then drop the process group
+    and DeepSpeed's global config, so the later stages run on the main process as a plain program.
+
+    Left in place, ZeRO-3's config makes every later `from_pretrained` (evaluation, export) partition the model
+    across processes that have already left, and an undestroyed group can abort the interpreter at exit.
+    """
+    import torch.distributed as dist
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def evaluation_stage(recipe: Recipe, run_dir: Path) -> None:
