@@ -9,21 +9,33 @@ from pathlib import Path
 import torch
 
 
-def convert_to_bf16(directory: str | Path) -> None:
+def convert_to_bf16(directory: str | Path, tied: dict[str, str] | None = None) -> None:
     """Rewrite every safetensors file of a saved model in BF16 and say so in config.json.
 
     Training keeps fp32 master weights (bf16 weights silently drop ~1e-5 Adam steps); what users download is BF16.
     Converting the saved files also covers FSDP/ZeRO-3, where the full weights exist only after `save_model`.
+    `tied` ({copy: source}, the model's tied weights) drops saved copies of a tied weight: FSDP's full state dict
+    gathers a tied embedding into two tensors, and the files should hold what a one-process save holds.
     """
     from safetensors.torch import load_file, save_file
 
     directory = Path(directory)
+    dropped = set()
     for path in sorted(directory.glob("*.safetensors")):
         tensors = load_file(str(path))
+        for copy, source in (tied or {}).items():
+            if copy in tensors and source in tensors and torch.equal(tensors[copy], tensors[source]):
+                del tensors[copy]
+                dropped.add(copy)
         converted = {
             k: (v.to(torch.bfloat16) if v.is_floating_point() else v).contiguous() for k, v in tensors.items()
         }
         save_file(converted, str(path), metadata={"format": "pt"})
+    index_path = directory / "model.safetensors.index.json"
+    if dropped and index_path.exists():
+        index = json.loads(index_path.read_text())
+        index["weight_map"] = {k: v for k, v in index["weight_map"].items() if k not in dropped}
+        index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
     config_path = directory / "config.json"
     if config_path.exists():
         config = json.loads(config_path.read_text())
