@@ -254,7 +254,8 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
         trainer.save_model(str(output_dir / ADAPTER_DIR))
         if trainer.is_world_process_zero():
             local = recipe["model"] == "tiny" or Path(recipe["model"]).expanduser().is_dir()
-            save_merged(trainer, output_dir, str(Path(model_path).resolve()) if local else recipe["model"])
+            base_id = str(Path(model_path).resolve()) if local else recipe["model"]
+            save_merged(model_path, output_dir, tokenizer, base_id)
     else:
         trainer.save_model(str(output_dir))
     trainer.save_state()
@@ -262,7 +263,8 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
     if trainer.is_world_process_zero():
         (output_dir / "training_args.bin").unlink(missing_ok=True)
         (output_dir / ADAPTER_DIR / "training_args.bin").unlink(missing_ok=True)
-        convert_to_bf16(output_dir)
+        tied = {} if recipe["peft.r"] else getattr(trainer.model, "all_tied_weights_keys", {})
+        convert_to_bf16(output_dir, tied=tied)
         (output_dir / RECIPE_FILE).write_text(yaml.safe_dump(recipe.to_yaml_dict(), sort_keys=False))
         info = {
             "run_name": recipe.run_name,
@@ -273,6 +275,7 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
             "model_name": recipe.model_name,
             "seed": recipe["seed"],
             "world_size": world_size(),
+            "distributed_type": trainer.accelerator.distributed_type.value,
             "gradient_accumulation_steps": args.gradient_accumulation_steps,
             "warmup_steps": args.warmup_steps,
             "global_steps": trainer.state.global_step,
@@ -289,8 +292,14 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
 
 
 def add_lora_adapter(model, recipe: Recipe):
-    """Wrap the model with a LoRA adapter; only the adapter trains."""
+    """Wrap the model with a LoRA adapter; only the adapter trains.
+
+    The adapter's random initialisation is seeded from the recipe here: what the RNG went through before (a
+    plain load, or ZeRO-3's partitioned one) would otherwise decide it, and the same recipe would train a
+    different adapter under each launch setup.
+    """
     from peft import LoraConfig, get_peft_model
+    from transformers import set_seed
 
     targets = recipe["peft.target_modules"]
     config = LoraConfig(
@@ -300,22 +309,32 @@ def add_lora_adapter(model, recipe: Recipe):
         target_modules="all-linear" if targets == ["all-linear"] else targets,
         task_type="CAUSAL_LM",
     )
+    set_seed(recipe["seed"])
     return get_peft_model(model, config)
 
 
-def save_merged(trainer, output_dir: Path, base_model: str) -> None:
+def save_merged(base_path: str, output_dir: Path, tokenizer, base_id: str) -> None:
     """The run folder's model is the adapter merged into the base (what evaluation and users load); the
-    adapter itself stays in `adapter/` (BF16), pointing at the base model's Hub id rather than a cache path."""
+    adapter itself stays in `adapter/` (BF16), pointing at the base model's Hub id rather than a cache path.
+
+    The merge starts from the saved adapter and a fresh copy of the base, not from the trained model object:
+    under ZeRO-3 (and FSDP) that object holds only this process's shard of each weight, and merging it writes
+    empty tensors. The saved adapter is complete however training was distributed.
+    """
+    from peft import PeftModel
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
     from hf_unlearn.checkpoint import convert_to_bf16
 
-    merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
-    merged.save_pretrained(str(output_dir))
-    trainer.processing_class.save_pretrained(str(output_dir))
     adapter = output_dir / ADAPTER_DIR
+    unset_hf_deepspeed_config()  # this load is the main process's alone; ZeRO-3 would partition it across all
+    merged = PeftModel.from_pretrained(load_model(base_path), str(adapter)).merge_and_unload()
+    merged.save_pretrained(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
     convert_to_bf16(adapter)
     config_path = adapter / "adapter_config.json"
     config = json.loads(config_path.read_text())
-    config["base_model_name_or_path"] = base_model
+    config["base_model_name_or_path"] = base_id
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
