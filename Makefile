@@ -12,7 +12,7 @@ install:
 
 install-test:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH_SPEC)"
-	$(PYTHON) -m pip install -e ".[test,plot,peft]" -c constraints.txt
+	$(PYTHON) -m pip install -e ".[test,plot,peft,deepspeed]" -c constraints.txt
 
 demo: install
 	$(TEST_ENV) hf-unlearn demo --output-dir demo_runs

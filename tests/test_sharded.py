@@ -1,0 +1,136 @@
+"""Sharded training with the shipped `recipes/accelerate/` configs, two real processes on CPU.
+
+- DeepSpeed ZeRO-3 (`zero3.yaml`): DeepSpeed's CPU accelerator runs the real engine (weights partitioned at load by
+  `zero.Init`, gradients reduce-scattered, the frozen reference prepared by TRL's `prepare_deepspeed`).
+- FSDP2 (`fsdp2.yaml`): torch's `fully_shard` over gloo, prepared and saved by accelerate; `fsdp2_cpu_run.py` only
+  lifts accelerate's refusal to enable FSDP without an accelerator.
+
+The closest stand-ins for a multi-GPU run this machine has. Mixed precision is off so the comparison with one
+process is fp32; SGD makes any gradient-scale error show.
+"""
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from distributed_helpers import (
+    NPO,
+    REPO,
+    UNLEARN,
+    assert_same_weights,
+    max_change,
+    run_info,
+    sgd_overrides,
+    subprocess_env,
+    weights,
+)
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+from hf_unlearn.pipeline import train
+from hf_unlearn.recipe import load_recipe
+
+LAUNCHERS = {
+    "zero3": ("zero3.yaml", REPO / "recipes" / "run.py", "DEEPSPEED"),
+    "fsdp2": ("fsdp2.yaml", Path(__file__).parent / "fsdp2_cpu_run.py", "FSDP"),
+}
+TINY_NPO = {"model_name": "tiny-llama", "bf16": False, "data.source": "bundled", "eval.enabled": False}
+METHODS = {"GradDiff": (UNLEARN, {"eval.enabled": False}), "NPO": (NPO, TINY_NPO)}
+LORA = {"peft.r": 4, "peft.alpha": 8, "learning_rate": 0.5}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cli(overrides: dict) -> list[str]:
+    args = []
+    for key, value in overrides.items():
+        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+    return args
+
+
+def _sharded_run(launcher: str, recipe: Path, overrides: dict, run_dir: Path) -> dict:
+    """`accelerate launch --config_file recipes/accelerate/<config> <script> RECIPE --key value ...`"""
+    config, script, distributed_type = LAUNCHERS[launcher]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(REPO / "recipes" / "accelerate" / config),
+    ]
+    cmd += ["--mixed_precision", "no", "--main_process_port", str(_free_port())]
+    result = subprocess.run(
+        [*cmd, str(script), str(recipe), *_cli(overrides)],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    info = run_info(run_dir)
+    assert info["distributed_type"] == distributed_type and info["world_size"] == 2
+    assert info["gradient_accumulation_steps"] == 2  # effective batch 8 = 2 processes x 2 rows x 2 micro-batches
+    return weights(run_dir)
+
+
+def _with_tokenizer(extra: dict, tiny_dir: Path) -> dict:
+    return {**extra, "tokenizer": str(tiny_dir)} if "model_name" in extra else extra
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory, tiny_dir):
+    """One-process runs with the same effective batch, trained once and shared by both launchers."""
+    cache = {}
+
+    def run(name: str, recipe: Path, extra: dict) -> dict:
+        if name not in cache:
+            out = tmp_path_factory.mktemp(f"one-{name}")
+            cache[name] = weights(train(load_recipe(recipe, sgd_overrides(tiny_dir, out, **extra))).output_dir)
+        return cache[name]
+
+    return run
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("launcher", list(LAUNCHERS))
+def test_two_sharded_processes_equal_one(tmp_path, tiny_dir, one_process, launcher, method):
+    recipe, extra = METHODS[method]
+    extra = _with_tokenizer(extra, tiny_dir)
+    one = one_process(method, recipe, extra)
+    overrides = sgd_overrides(tiny_dir, tmp_path, per_device_train_batch_size=2, **extra)
+    sharded = _sharded_run(launcher, recipe, overrides, tmp_path)
+    # saving gathers the shards: the files hold full-size BF16 weights (tied ones once), equal to one process's
+    start = weights(tiny_dir)
+    assert {k: v.shape for k, v in sharded.items()} == {k: v.shape for k, v in start.items()}
+    assert all(t.dtype == torch.bfloat16 for t in sharded.values())
+    assert_same_weights(one, sharded)
+    assert max_change(one, start) > 1e-3, "training did not move the weights: the comparison would be vacuous"
+
+
+@pytest.mark.parametrize("launcher", list(LAUNCHERS))
+def test_sharded_lora_merges_full_weights_then_evaluates(tmp_path, tiny_dir, one_process, launcher):
+    """NPO + LoRA: the adapter-disabled base is the reference, the merged model is complete (not the main
+    process's shards), and evaluation and export run after training on the main process alone."""
+    extra = {**_with_tokenizer(TINY_NPO, tiny_dir), **LORA}
+    one = one_process("NPO-LoRA", NPO, extra)
+    overrides = sgd_overrides(tiny_dir, tmp_path, per_device_train_batch_size=2, **extra)
+    overrides.update({"eval.enabled": True, "eval.limit": 2, "eval.max_new_tokens": 4, "eval.compare_target": False})
+    merged = _sharded_run(launcher, NPO, overrides, tmp_path)
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=torch.float32)
+    from_adapter = PeftModel.from_pretrained(base, str(tmp_path / "adapter")).merge_and_unload().state_dict()
+    assert merged.keys() == weights(tiny_dir).keys()
+    assert_same_weights(merged, {name: from_adapter[name] for name in merged})  # the saved adapter is BF16
+    assert_same_weights(one, merged)
+    assert max_change(merged, weights(tiny_dir)) > 1e-3
+    summary = json.loads((tmp_path / "evals" / "TOFU_SUMMARY.json").read_text())
+    assert "forget_truth_ratio" in summary
+    assert (tmp_path / "export" / "model.safetensors").is_file()
