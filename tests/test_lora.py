@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from peft import PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from hf_unlearn.data.formatting import ChatFormatter
 from hf_unlearn.data.tofu import load_split
@@ -92,12 +92,18 @@ def test_npo_lora_uses_the_adapter_disabled_base_as_reference(tmp_path, tiny_tar
         "data.forget_limit": 8,
         "max_steps": 1,
     }
-    run = train(load_recipe(NPO, overrides)).output_dir
+    loads_in_training = []
+
+    class CountLoads(TrainerCallback):
+        def on_train_end(self, args, state, control, **kwargs):
+            loads_in_training.append(len(loads))
+
+    run = train(load_recipe(NPO, overrides), callbacks=[CountLoads()]).output_dir
     history = json.loads((run / "trainer_state.json").read_text())["log_history"]
     first = next(h for h in history if "forget_loss" in h)
     assert first["forget_loss"] == pytest.approx(2 / 0.1 * math.log(2), rel=1e-5)
     assert first["log_ratio"] == pytest.approx(0.0, abs=1e-5)
-    assert len(loads) == 1
+    assert loads_in_training == [1]  # the merge after training loads a fresh base; training held one copy
     assert json.loads((run / "run_info.json").read_text())["peft"]["r"] == 8
     assert AutoTokenizer.from_pretrained(run).chat_template
 
