@@ -56,8 +56,11 @@ def _cli(overrides: dict) -> list[str]:
     return args
 
 
-def _sharded_run(launcher: str, recipe: Path, overrides: dict, run_dir: Path) -> dict:
-    """`accelerate launch --config_file recipes/accelerate/<config> <script> RECIPE --key value ...`"""
+def _sharded_run(launcher: str, recipe: Path, overrides: dict, run_dir: Path, as_shipped: bool = False) -> dict:
+    """`accelerate launch --config_file recipes/accelerate/<config> <script> RECIPE --key value ...`
+
+    Mixed precision is turned off for comparisons with one fp32 process unless `as_shipped` (bf16, as in the config).
+    """
     config, script, distributed_type = LAUNCHERS[launcher]
     cmd = [
         sys.executable,
@@ -66,7 +69,8 @@ def _sharded_run(launcher: str, recipe: Path, overrides: dict, run_dir: Path) ->
         "--config_file",
         str(REPO / "recipes" / "accelerate" / config),
     ]
-    cmd += ["--mixed_precision", "no", "--main_process_port", str(_free_port())]
+    cmd += [] if as_shipped else ["--mixed_precision", "no"]
+    cmd += ["--main_process_port", str(_free_port())]
     result = subprocess.run(
         [*cmd, str(script), str(recipe), *_cli(overrides)],
         env=subprocess_env(),
@@ -134,3 +138,40 @@ def test_sharded_lora_merges_full_weights_then_evaluates(tmp_path, tiny_dir, one
     summary = json.loads((tmp_path / "evals" / "TOFU_SUMMARY.json").read_text())
     assert "forget_truth_ratio" in summary
     assert (tmp_path / "export" / "model.safetensors").is_file()
+
+
+REFERENCE_METHODS = {
+    # the methods holding a frozen reference model (or its precomputed log-probs), in the ways each uses it
+    "IdkDPO": ("forget10_IdkDPO_lr1e-05_beta0.05_alpha1_epoch10.yaml", {}),
+    "UNDIAL": ("forget10_UNDIAL_lr0.0001_beta10_alpha1_epoch10.yaml", {}),
+    "GradDiff-KL": ("forget10_GradDiff_lr1e-05_alpha1_epoch5.yaml", {"retain_loss_type": "KL"}),
+    "NPO-precomputed": ("forget10_NPO_lr1e-05_beta0.1_alpha1_epoch5.yaml", {"precompute_ref_log_probs": True}),
+    # RMU also hooks a decoder layer and freezes every parameter outside trainable_params_regex
+    "RMU": (
+        "forget10_RMU_lr1e-05_s2_alpha1_epoch10.yaml",
+        {"module_regex": r"model\.layers\.2", "trainable_params_regex": r".*layers\.(1|2)\.mlp\..*"},
+    ),
+}
+
+
+@pytest.mark.parametrize("method", list(REFERENCE_METHODS))
+@pytest.mark.parametrize("launcher", list(LAUNCHERS))
+def test_reference_methods_train_sharded(tmp_path, tiny_dir, launcher, method):
+    """Two steps of each reference-model method, in bf16 mixed precision as the config ships: the sharded
+    reference (or the precomputed table) works and the saved weights are full, BF16 and trained."""
+    name, extra = REFERENCE_METHODS[method]
+    overrides = {
+        **sgd_overrides(tiny_dir, tmp_path, per_device_train_batch_size=2, max_steps=2, learning_rate=0.01),
+        **_with_tokenizer(TINY_NPO, tiny_dir),
+        "bf16": True,
+        **extra,
+    }
+    saved = _sharded_run(launcher, REPO / "recipes" / "tofu" / name, overrides, tmp_path, as_shipped=True)
+    start = {k: v.to(torch.bfloat16) for k, v in weights(tiny_dir).items()}
+    assert {k: v.shape for k, v in saved.items()} == {k: v.shape for k, v in start.items()}
+    assert all(t.dtype == torch.bfloat16 for t in saved.values())
+    changed = {k for k in start if not torch.equal(saved[k], start[k])}
+    if method == "RMU":
+        assert changed == {f"model.layers.{i}.mlp.{p}_proj.weight" for i in (1, 2) for p in ("gate", "up", "down")}
+    else:  # every matrix moved (a small step can vanish in a norm weight's BF16 rounding)
+        assert {k for k, v in start.items() if v.dim() == 2} <= changed
