@@ -12,6 +12,7 @@ from hf_unlearn.publish.card import hub_base_model, render_card
 from hf_unlearn.publish.errors import PublishError, redact
 from hf_unlearn.publish.license import LicenseInfo, resolve_license
 from hf_unlearn.publish.plot import loss_series, write_loss_plot
+from hf_unlearn.publish.portable_recipe import portable_recipe_text
 from hf_unlearn.publish.results import collect_metrics, eval_results, format_value, results_table
 from hf_unlearn.publish.run_folder import load_run
 from hf_unlearn.recipe import Recipe
@@ -162,7 +163,7 @@ def test_an_evaluated_unlearned_model_card(tmp_path):
     assert "hub_org" not in body.split("## Recipe")[0] and "output_dir`" not in body
     assert "NVIDIA H100 80GB HBM3 × 2 processes" in body and "12.6 min" in body
     assert "![forget and retain loss over training](loss_curves.png)" in body
-    assert run.recipe_text.strip() in body
+    assert portable_recipe_text(run.recipe).strip() in body
     assert "maini2024tofu" in body and "dorna2025openunlearning" in body and "liu2022continual" in body
     assert "Unlearning is not deletion" in body
 

@@ -174,6 +174,11 @@ def test_the_export_holds_only_what_users_need(run_copy, tmp_path):
     assert files == EXPECTED_FILES - {".gitattributes"}
     assert json.loads((result.export_dir / "config.json").read_text())["dtype"] == "bfloat16"
     assert result.repo_id.startswith("your-org/") and not result.pushed
+    # the run trained a local folder into a local output_dir: the published recipe names neither path
+    local = yaml.safe_load((run_copy / "recipe.yaml").read_text())
+    published = (result.export_dir / "recipe.yaml").read_text()
+    assert local["output_dir"] and local["output_dir"] not in published and local["model"] not in published
+    assert yaml.safe_load(published)["model"] == "./" + Path(local["model"]).name
 
 
 def test_evaluations_of_other_weights_are_not_published(run_copy, tmp_path):

@@ -171,6 +171,8 @@ def _is_target(splits: list[str]) -> bool:
 
 
 def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, plot_note, metrics) -> dict:
+    from hf_unlearn.publish.portable_recipe import portable_recipe_text  # it uses hub_base_model from here
+
     info, recipe = run.info, run.recipe
     base = str(info.get("base_model") or recipe["model"])
     base_id = hub_base_model(base)
@@ -203,7 +205,7 @@ def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_fil
         "stale_evals": run.stale_evals or "",
         "lora": run.lora,
         "adapter_only": run.publishes_adapter,
-        "recipe_yaml": run.recipe_text.strip(),
+        "recipe_yaml": portable_recipe_text(run.recipe).strip(),
         "forget_split": forget,
     }
 

@@ -144,18 +144,18 @@ ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 
 
 def _copy_model_files(run_dir: Path, staging: Path, adapter: dict | None = None) -> None:
-    """Model weights and config, or (publishing a LoRA adapter) the adapter files; then tokenizer and recipe."""
+    """Model weights and config, or (publishing a LoRA adapter) the adapter files; then the tokenizer."""
     if adapter:
         source = run_dir / adapter["adapter_dir"]
         for name in ADAPTER_FILES:
             if not (source / name).is_file():
                 raise PublishError(f"refusing to publish: the LoRA adapter file {source / name} is missing")
             shutil.copy2(source / name, staging / name)
-        names = TOKENIZER_FILES + (RECIPE_FILE,)
+        names = TOKENIZER_FILES
     else:
         for path in weight_files(run_dir):
             shutil.copy2(path, staging / path.name)
-        names = MODEL_FILES + TOKENIZER_FILES + (RECIPE_FILE,)
+        names = MODEL_FILES + TOKENIZER_FILES
     for name in names:
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, staging / name)
@@ -175,11 +175,13 @@ def build_export(
     from hf_unlearn.publish.card import render_card
     from hf_unlearn.publish.license import resolve_license
     from hf_unlearn.publish.plot import PLOT_FILE, write_loss_plot
+    from hf_unlearn.publish.portable_recipe import portable_recipe_text
 
     target = Path(export_dir) if export_dir else run.path / EXPORT_DIR
     staging = _fresh_folder(target, run.path)
     try:
         _copy_model_files(run.path, staging, run.lora if run.publishes_adapter else None)
+        (staging / RECIPE_FILE).write_text(portable_recipe_text(run.recipe), encoding="utf-8")
         ensure_bf16(staging)
         for path in run.eval_files():
             (staging / EVAL_DIR).mkdir(exist_ok=True)
