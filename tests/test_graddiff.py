@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM
+from trainer_helpers import first_batch, float_model, one_step_args
 
 from hf_unlearn.data.collator import NestedPaddingCollator
 from hf_unlearn.data.formatting import ChatFormatter
@@ -22,32 +22,10 @@ def setting(tiny_dir, tokenizer):
     return fmt, forget, retain
 
 
-def _model(path):
-    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-
-
 def _trainer(tmp_path, model, fmt, forget, retain, cls=GradDiffTrainer, ref_model=None, **kw):
-    args = dict(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=8,
-        gradient_accumulation_steps=1,
-        max_steps=1,
-        learning_rate=1e-3,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
-        weight_decay=0.0,
-        use_cpu=True,
-        report_to="none",
-        save_strategy="no",
-        seed=0,
-        disable_tqdm=True,
-        alpha=2.0,
-        gamma=1.5,
-    )
-    args.update(kw)
     return cls(
         model=model,
-        args=GradDiffConfig(**args),
+        args=GradDiffConfig(**one_step_args(tmp_path, **{"alpha": 2.0, "gamma": 1.5, **kw})),
         ref_model=ref_model,
         train_dataset=ForgetRetainDataset(forget, retain, seed=0),
         data_collator=NestedPaddingCollator(fmt.pad_token_id),
@@ -69,14 +47,10 @@ def _nll_by_hand(model, batch):
     return total / count
 
 
-def _batch(trainer, n=4):
-    return trainer.data_collator([trainer.train_dataset[i] for i in range(n)])
-
-
 def test_loss_equals_formula_nll(tmp_path, tiny_dir, setting):
-    model = _model(tiny_dir)
+    model = float_model(tiny_dir)
     trainer = _trainer(tmp_path, model, *setting)
-    batch = _batch(trainer)
+    batch = first_batch(trainer)
     with torch.no_grad():
         loss = trainer.compute_loss(model, batch)
     expected = -1.5 * _nll_by_hand(model, batch["forget"]) + 2.0 * _nll_by_hand(model, batch["retain"])
@@ -84,9 +58,9 @@ def test_loss_equals_formula_nll(tmp_path, tiny_dir, setting):
 
 
 def test_loss_equals_formula_kl(tmp_path, tiny_dir, tiny_target, setting):
-    model, ref = _model(tiny_dir), _model(tiny_target)
+    model, ref = float_model(tiny_dir), float_model(tiny_target)
     trainer = _trainer(tmp_path, model, *setting, ref_model=ref, retain_loss_type="KL")
-    batch = _batch(trainer)
+    batch = first_batch(trainer)
     with torch.no_grad():
         loss = trainer.compute_loss(model, batch)
         retain = batch["retain"]
@@ -108,13 +82,13 @@ def test_loss_equals_formula_kl(tmp_path, tiny_dir, tiny_target, setting):
 
 def test_kl_needs_a_reference(tmp_path, tiny_dir, setting):
     with pytest.raises(ValueError, match="needs a reference model"):
-        _trainer(tmp_path, _model(tiny_dir), *setting, retain_loss_type="KL")
+        _trainer(tmp_path, float_model(tiny_dir), *setting, retain_loss_type="KL")
 
 
 def test_gradascent_is_negative_forget_nll(tmp_path, tiny_dir, setting):
-    model = _model(tiny_dir)
+    model = float_model(tiny_dir)
     trainer = _trainer(tmp_path, model, *setting, cls=GradAscentTrainer)
-    batch = _batch(trainer)
+    batch = first_batch(trainer)
     with torch.no_grad():
         assert float(trainer.compute_loss(model, batch)) == pytest.approx(
             -_nll_by_hand(model, batch["forget"]), rel=1e-5
@@ -122,9 +96,9 @@ def test_gradascent_is_negative_forget_nll(tmp_path, tiny_dir, setting):
 
 
 def test_one_step_raises_forget_nll(tmp_path, tiny_target, setting):
-    model = _model(tiny_target)
+    model = float_model(tiny_target)
     trainer = _trainer(tmp_path, model, *setting)
-    batch = _batch(trainer, 8)
+    batch = first_batch(trainer, 8)
     before = _nll_by_hand(model, batch["forget"])
     trainer.train()
     after = _nll_by_hand(model, batch["forget"])
@@ -135,7 +109,7 @@ def test_one_step_raises_forget_nll(tmp_path, tiny_target, setting):
 
 
 def _one_step_params(tmp_path, tiny_dir, setting, micro, accumulation, normalization):
-    model = _model(tiny_dir)
+    model = float_model(tiny_dir)
     trainer = _trainer(
         tmp_path / f"{micro}x{accumulation}{normalization}",
         model,
@@ -171,7 +145,7 @@ def test_logged_terms_are_means_whatever_the_accumulation(tmp_path, tiny_dir, se
     """The logged forget NLL is the batch mean, not the per-micro-batch share of the effective-batch sum."""
 
     def logged(micro, accumulation):
-        model = _model(tiny_dir)
+        model = float_model(tiny_dir)
         trainer = _trainer(
             tmp_path / f"log{micro}x{accumulation}",
             model,
@@ -181,7 +155,7 @@ def test_logged_terms_are_means_whatever_the_accumulation(tmp_path, tiny_dir, se
             learning_rate=1e-12,
             logging_steps=1,
         )
-        batch = _batch(trainer, 8)
+        batch = first_batch(trainer, 8)
         expected = _nll_by_hand(model, batch["forget"])
         trainer.train()
         return trainer.state.log_history[0]["forget_nll"], expected

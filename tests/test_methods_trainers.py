@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM
+from trainer_helpers import first_batch, float_model, one_step_args
 
 from hf_unlearn.data.collator import NestedPaddingCollator
 from hf_unlearn.data.formatting import ChatFormatter
@@ -33,10 +33,6 @@ def fmt(tokenizer):
     return ChatFormatter(tokenizer)
 
 
-def _model(path):
-    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-
-
 def _dataset(method, fmt, rows):
     spec = METHODS[method]
     if spec.dataset_builder:
@@ -49,26 +45,8 @@ def _trainer(method, tmp_path, fmt, rows, model, ref_path=None, **overrides):
     cls = spec.trainer_class()
     params = {k: p.default for k, p in spec.params.items()}
     params.update(EXTRA.get(method, {}))
-    args = dict(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=8,
-        gradient_accumulation_steps=1,
-        max_steps=1,
-        learning_rate=1e-3,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
-        weight_decay=0.0,
-        use_cpu=True,
-        report_to="none",
-        save_strategy="no",
-        seed=0,
-        disable_tqdm=True,
-        logging_steps=1,
-    )
-    args.update(params)
-    args.update(overrides)
-    config = cls.config_class(**args)
-    ref = _model(ref_path) if ref_path is not None and cls.requires_reference(config) else None
+    config = cls.config_class(**one_step_args(tmp_path, logging_steps=1, **{**params, **overrides}))
+    ref = float_model(ref_path) if ref_path is not None and cls.requires_reference(config) else None
     return cls(
         model=model,
         args=config,
@@ -78,12 +56,8 @@ def _trainer(method, tmp_path, fmt, rows, model, ref_path=None, **overrides):
     )
 
 
-def _batch(trainer, n=4):
-    return trainer.data_collator([trainer.train_dataset[i] for i in range(n)])
-
-
 def _one_step_update(method, tmp_path, fmt, rows, path, micro, accumulation):
-    model = _model(path)
+    model = float_model(path)
     trainer = _trainer(
         method,
         tmp_path / f"{method}{micro}x{accumulation}",
@@ -125,10 +99,10 @@ def _nll(model, batch):
 
 @torch.no_grad()
 def test_npo_uses_summed_log_ratio_against_the_reference(tmp_path, tiny_dir, tiny_target, fmt, rows):
-    model = _model(tiny_dir)
+    model = float_model(tiny_dir)
     trainer = _trainer("NPO", tmp_path, fmt, rows, model, ref_path=tiny_target, alpha=2.0, gamma=1.5, beta=0.5)
-    batch = _batch(trainer)
-    ref = _model(tiny_target)
+    batch = first_batch(trainer)
+    ref = float_model(tiny_target)
     _, nll = _seq(model, batch["forget"])
     _, nll_ref = _seq(ref, batch["forget"])
     r = (-nll + nll_ref).tolist()
@@ -139,10 +113,10 @@ def test_npo_uses_summed_log_ratio_against_the_reference(tmp_path, tiny_dir, tin
 
 @torch.no_grad()
 def test_idkdpo_prefers_the_refusal(tmp_path, tiny_dir, tiny_target, fmt, rows):
-    model = _model(tiny_dir)
+    model = float_model(tiny_dir)
     trainer = _trainer("IdkDPO", tmp_path, fmt, rows, model, ref_path=tiny_target, alpha=0.5, beta=0.2)
-    batch = _batch(trainer)
-    ref = _model(tiny_target)
+    batch = first_batch(trainer)
+    ref = float_model(tiny_target)
     original, alternate = batch["forget"]["original"], batch["forget"]["alternate"]
     chosen = -_seq(model, alternate)[1] + _seq(ref, alternate)[1]
     rejected = -_seq(model, original)[1] + _seq(ref, original)[1]
@@ -154,16 +128,16 @@ def test_idkdpo_prefers_the_refusal(tmp_path, tiny_dir, tiny_target, fmt, rows):
 
 @torch.no_grad()
 def test_idknll_descends_on_refusals(tmp_path, tiny_dir, fmt, rows):
-    model = _model(tiny_dir)
+    model = float_model(tiny_dir)
     trainer = _trainer("IdkNLL", tmp_path, fmt, rows, model, alpha=3.0, gamma=0.5)
-    batch = _batch(trainer)
+    batch = first_batch(trainer)
     expected = 0.5 * float(_nll(model, batch["forget"])) + 3.0 * float(_nll(model, batch["retain"]))
     assert float(trainer.compute_loss(model, batch)) == pytest.approx(expected, rel=1e-5)
 
 
 @torch.no_grad()
 def test_simnpo_wga_satimp_undial_wiring(tmp_path, tiny_dir, tiny_target, fmt, rows):
-    model, ref = _model(tiny_dir), _model(tiny_target)
+    model, ref = float_model(tiny_dir), float_model(tiny_target)
     for method, forget_fn in [
         ("SimNPO", lambda lg, b: losses.simnpo_loss(*losses.sequence_nll(lg, b["labels"]), 4.5, 0.0)),
         ("WGA", lambda lg, b: losses.weighted_forget_loss(lg, b["labels"], 1.0)),
@@ -171,7 +145,7 @@ def test_simnpo_wga_satimp_undial_wiring(tmp_path, tiny_dir, tiny_target, fmt, r
         ("UNDIAL", lambda lg, b: losses.undial_loss(lg, _seq(ref, b)[0], b["labels"], 10.0)),
     ]:
         trainer = _trainer(method, tmp_path / method, fmt, rows, model, ref_path=tiny_target)
-        batch = _batch(trainer)
+        batch = first_batch(trainer)
         logits, _ = _seq(model, batch["forget"])
         spec = {k: p.default for k, p in METHODS[method].params.items()} | EXTRA.get(method, {})
         expected = spec["gamma"] * float(forget_fn(logits, batch["forget"]))
@@ -181,9 +155,9 @@ def test_simnpo_wga_satimp_undial_wiring(tmp_path, tiny_dir, tiny_target, fmt, r
 
 @torch.no_grad()
 def test_rmu_hook_reads_the_named_layer_and_steers_to_the_control_vector(tmp_path, tiny_dir, fmt, rows):
-    model = _model(tiny_dir)
+    model = float_model(tiny_dir)
     trainer = _trainer("RMU", tmp_path, fmt, rows, model, ref_path=tiny_dir, steering_coeff=3.0)
-    batch = _batch(trainer)
+    batch = first_batch(trainer)
     forget = batch["forget"]
     hidden = trainer.hidden(model, forget)
     states = model(
@@ -200,7 +174,7 @@ def test_rmu_hook_reads_the_named_layer_and_steers_to_the_control_vector(tmp_pat
 
 
 def test_rmu_trains_only_matching_parameters(tmp_path, tiny_dir, fmt, rows):
-    model = _model(tiny_dir)
+    model = float_model(tiny_dir)
     regex = r"model\.layers\.[01]\.mlp\.down_proj\.weight"
     _trainer("RMU", tmp_path, fmt, rows, model, ref_path=tiny_dir, trainable_params_regex=regex)
     trainable = sorted(n for n, p in model.named_parameters() if p.requires_grad)
@@ -209,14 +183,16 @@ def test_rmu_trains_only_matching_parameters(tmp_path, tiny_dir, fmt, rows):
 
 def test_rmu_rejects_a_module_regex_matching_nothing(tmp_path, tiny_dir, fmt, rows):
     with pytest.raises(ValueError, match=r"module_regex: 'model\\.layers\\.7' matches no module.*model.layers.0"):
-        _trainer("RMU", tmp_path, fmt, rows, _model(tiny_dir), ref_path=tiny_dir, module_regex=r"model\.layers\.7")
+        _trainer(
+            "RMU", tmp_path, fmt, rows, float_model(tiny_dir), ref_path=tiny_dir, module_regex=r"model\.layers\.7"
+        )
 
 
 @torch.no_grad()
 def test_ceu_counts_tokens_after_masking(tmp_path, tiny_dir, fmt, rows):
-    model = _model(tiny_dir)
+    model = float_model(tiny_dir)
     trainer = _trainer("CEU", tmp_path, fmt, rows, model)
-    batch = _batch(trainer)
+    batch = first_batch(trainer)
     counts = trainer._get_num_items_in_batch([batch], torch.device("cpu"))
     masked = losses.mask_first_answer_tokens(batch["forget"]["labels"], 1)
     assert int(counts["forget"]["tokens"]) == int(losses.label_token_count(masked))
@@ -238,7 +214,7 @@ def _dual_calls(monkeypatch, tmp_path, tiny_dir, fmt, rows, **kw):
         return real(preference, retain_loss, eps, step)
 
     monkeypatch.setattr(pdu, "pdu_dual_update", spy)
-    trainer = _trainer("PDU", tmp_path, fmt, rows, _model(tiny_dir), **kw)
+    trainer = _trainer("PDU", tmp_path, fmt, rows, float_model(tiny_dir), **kw)
     trainer.train()
     return trainer, calls
 
@@ -283,9 +259,9 @@ def test_pdu_epoch_updates_use_one_pass_of_retain_loss(monkeypatch, tmp_path, ti
 
 @pytest.mark.parametrize("method", ["NPO", "IdkDPO"])
 def test_precomputed_reference_gives_the_live_loss(method, tmp_path, tiny_dir, tiny_target, fmt, rows):
-    model = _model(tiny_dir)
+    model = float_model(tiny_dir)
     trainer = _trainer(method, tmp_path, fmt, rows, model, ref_path=tiny_target, precompute_ref_log_probs=True)
-    batch = _batch(trainer, 6)
+    batch = first_batch(trainer, 6)
     assert "index" in batch["forget"] or "index" in batch["forget"]["original"]
     with torch.no_grad():
         live = trainer.compute_loss(model, batch)
@@ -306,7 +282,14 @@ def test_precompute_needs_sequence_log_probs_only(tmp_path, tiny_dir, fmt, rows)
     for method, kw in [("UNDIAL", {}), ("RMU", {}), ("NPO", {"retain_loss_type": "KL"})]:
         with pytest.raises(ValueError, match="precompute_ref_log_probs: .* full token distributions"):
             _trainer(
-                method, tmp_path, fmt, rows, _model(tiny_dir), ref_path=tiny_dir, precompute_ref_log_probs=True, **kw
+                method,
+                tmp_path,
+                fmt,
+                rows,
+                float_model(tiny_dir),
+                ref_path=tiny_dir,
+                precompute_ref_log_probs=True,
+                **kw,
             )
 
 
@@ -315,7 +298,7 @@ def test_rmu_layer_name_is_the_same_under_lora(tiny_dir):
 
     from hf_unlearn.trainers.method_utils import find_module
 
-    model = _model(tiny_dir)
+    model = float_model(tiny_dir)
     layer = model.model.layers[1]
     wrapped = get_peft_model(model, LoraConfig(r=2, target_modules="all-linear", task_type="CAUSAL_LM"))
     assert find_module(wrapped, r"model\.layers\.1") is layer
