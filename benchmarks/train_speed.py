@@ -230,14 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     cuda = torch.cuda.is_available()
-    settings = []
-    if args.model in ("tiny", "auto") and args.device in ("cpu", "auto"):
-        settings.append(("tiny", "cpu"))
-    if cuda and args.device in ("cuda", "auto"):
-        settings.append(("llama-1b" if args.model == "auto" else args.model, "cuda"))
     if args.device == "cuda" and not cuda:
         print("no CUDA device: nothing to run on cuda", file=sys.stderr)
         return 1
+    if args.model == "auto":  # the tiny model on CPU, and the 1B architecture where there is a GPU
+        settings = [("tiny", "cpu")] if args.device in ("cpu", "auto") else []
+        settings += [("llama-1b", "cuda")] if cuda and args.device in ("cuda", "auto") else []
+    else:  # the model asked for, on the device asked for (auto: the GPU if there is one)
+        settings = [(args.model, args.device if args.device != "auto" else ("cuda" if cuda else "cpu"))]
     labels = args.methods or [label for label, _, _ in RUNS]
     unknown = [label for label in labels if label not in {r[0] for r in RUNS}]
     if unknown:
