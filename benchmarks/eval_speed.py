@@ -238,7 +238,8 @@ def main() -> None:
     parser.add_argument(
         "--model",
         default="tiny-target",
-        help="CPU case: 'tiny-target' (the finetuned tiny target), 'tiny' (untrained) or a model folder",
+        help="CPU case: 'tiny-target' (the finetuned tiny target), 'tiny' (untrained), 'llama-1b' (the GPU case's "
+        "random Llama-3.2-1B architecture) or a model folder",
     )
     parser.add_argument("--forget-split", default="forget10")
     parser.add_argument("--limit", type=int, help="first N items per evaluation set (default: all)")
@@ -268,7 +269,10 @@ def main() -> None:
 
     from hf_unlearn.pipeline import resolve_model_path
 
-    if not args.gpu_only:
+    if not args.gpu_only and args.model == "llama-1b":
+        with tempfile.TemporaryDirectory() as tmp:
+            run_case("CPU", build_llama_1b(Path(tmp) / "llama-3.2-1b-arch"), args, "cpu")
+    elif not args.gpu_only:
         model_dir = tiny_target() if args.model == "tiny-target" else Path(resolve_model_path(args.model))
         run_case("CPU", model_dir, args, "cpu")
     if torch.cuda.is_available() and not args.no_gpu:
