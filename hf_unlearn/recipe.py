@@ -15,6 +15,7 @@ import yaml
 
 from hf_unlearn import naming
 from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_OF, RETAIN_OF, RETAIN_SPLITS, SOURCES
+from hf_unlearn.evaluation.gibberish import DEFAULT_GIBBERISH_MODEL
 from hf_unlearn.methods import METHODS, get_method
 
 TASKS = ("unlearn", "finetune")
@@ -96,6 +97,11 @@ SCHEMA: dict[str, Field] = {
     "eval.retain_model": Field(None, str, nullable=True, help="retain model, evaluated (or reused) as the reference"),
     "eval.holdout_file": Field(None, str, nullable=True, help="own MIA holdout set (JSONL question/answer)"),
     "eval.compare_target": Field(True, bool, help="also evaluate the starting model (evals/comparison.json)"),
+    "eval.gibberish_model": Field(
+        DEFAULT_GIBBERISH_MODEL,
+        str,
+        help="sequence classifier (Hub id or folder) of the optional forget_Q_A_gibberish metric",
+    ),
     # publishing
     "push_to_hub": Field(False, bool, help="push the model + card to the Hub at the end of the run"),
     "hub_org": Field(None, str, nullable=True, help="user or organisation the repo goes under"),

@@ -8,6 +8,7 @@ import argparse
 def add_parser(sub) -> None:
     from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_SPLITS
     from hf_unlearn.evaluation.evaluator import DTYPES
+    from hf_unlearn.evaluation.gibberish import DEFAULT_GIBBERISH_MODEL
 
     p = sub.add_parser(
         "eval",
@@ -46,6 +47,11 @@ def add_parser(sub) -> None:
     p.add_argument("--data-source", default="auto", help="TOFU data: auto | hub | bundled | a folder of JSONL")
     p.add_argument("--dtype", default="auto", choices=DTYPES, help="auto: bfloat16 on CUDA, float32 on CPU")
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    p.add_argument(
+        "--gibberish-model",
+        default=DEFAULT_GIBBERISH_MODEL,
+        help="classifier (Hub id or folder) of the optional forget_Q_A_gibberish metric (default: %(default)s)",
+    )
     es = p.add_mutually_exclusive_group()
     es.add_argument(
         "--es-one-over-n",
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
         batch_size=args.batch_size,
         generation_batch_size=args.generation_batch_size,
         device=args.device,
+        gibberish_model=args.gibberish_model,
     )
     evaluate(
         args.model,

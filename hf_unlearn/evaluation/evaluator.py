@@ -19,6 +19,12 @@ from pathlib import Path
 from hf_unlearn.errors import register_user_error
 from hf_unlearn.evaluation import fingerprint as fp
 from hf_unlearn.evaluation.eval_sets import load_eval_sets
+from hf_unlearn.evaluation.gibberish import (
+    DEFAULT_GIBBERISH_MODEL,
+    GIBBERISH_METRIC,
+    SOURCE_METRIC,
+    gibberish_metric,
+)
 from hf_unlearn.evaluation.report import render_table
 from hf_unlearn.evaluation.suite import (
     DEFAULT_METRICS,
@@ -71,6 +77,8 @@ class EvalSettings:
     #: None: 512 on CUDA (decoding is memory-bound, wide batches are nearly free), 128 on CPU.
     generation_batch_size: int | None = None
     device: str | None = None
+    #: Hub id or folder of forget_Q_A_gibberish's sequence classifier (used only when that metric is chosen).
+    gibberish_model: str = DEFAULT_GIBBERISH_MODEL
 
     def __post_init__(self) -> None:
         from hf_unlearn.data.tofu import FORGET_SPLITS
@@ -88,6 +96,8 @@ class EvalSettings:
                 raise EvalInputError(f"{name}: must be >= 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:
             raise EvalInputError(f"limit: must be >= 1, got {self.limit}")
+        if not self.gibberish_model:
+            raise EvalInputError("gibberish_model: must name a Hub id or a folder")
         if self.es_one_over_n is None:
             self.es_one_over_n = self.eos_as_pad
 
@@ -195,11 +205,13 @@ def _what_changed(meta: dict | None, model_sha: str, identity: dict) -> str:
 
 
 # ---- model ---------------------------------------------------------------------------------------------------
-def local_model_dir(name: str) -> Path:
-    """A folder holding the model files: a local folder, or the Hub snapshot (downloaded when online)."""
+def local_model_dir(name: str, key: str = "model") -> Path:
+    """A folder holding the model files: a local folder, or the Hub snapshot (downloaded when online).
+
+    `key` names the setting in the one-line error when the model can't be had (offline fails at once)."""
     from hf_unlearn.pipeline import ModelUnavailableError, resolve_model_path
 
-    path = resolve_model_path(name)
+    path = resolve_model_path(name, key)
     if Path(path).is_dir():
         return Path(path)
     from huggingface_hub import snapshot_download
@@ -237,8 +249,32 @@ def load_tokenizer(tokenizer_dir: Path):
     return AutoTokenizer.from_pretrained(tokenizer_dir)
 
 
+@dataclass(frozen=True)
+class Classifier:
+    """forget_Q_A_gibberish's classifier as resolved: its folder and fingerprint, or why it can't be had."""
+
+    name: str
+    folder: Path | None = None
+    sha256: str | None = None
+    reason: str | None = None
+
+    def identity(self) -> dict:
+        return {"name": self.name, "sha256": self.sha256 or "absent"}
+
+
+def resolve_classifier(name: str) -> Classifier:
+    """Find the classifier without loading it; a missing one makes the metric absent, never the run fail."""
+    from hf_unlearn.pipeline import ModelUnavailableError
+
+    try:
+        folder = local_model_dir(name, key="gibberish_model")
+        return Classifier(name, folder, fp.classifier_fingerprint(folder))
+    except (ModelUnavailableError, FileNotFoundError) as err:
+        return Classifier(name, reason=str(err).splitlines()[0])
+
+
 # ---- evaluation ----------------------------------------------------------------------------------------------
-def _identity(settings: EvalSettings, sets, tokenizer_dir: Path) -> dict:
+def _identity(settings: EvalSettings, sets, tokenizer_dir: Path, classifier: Classifier | None) -> dict:
     from hf_unlearn.data.formatting import DATE_STRING, SYSTEM_PROMPT
 
     holdout = None
@@ -258,6 +294,8 @@ def _identity(settings: EvalSettings, sets, tokenizer_dir: Path) -> dict:
         "tokenizer_sha256": fp.tokenizer_fingerprint(tokenizer_dir),
         "system_prompt": SYSTEM_PROMPT,
         "date_string": DATE_STRING,
+        # only when chosen, so results without the metric keep their fingerprint
+        **({"gibberish_model": classifier.identity()} if classifier else {}),
     }
 
 
@@ -322,7 +360,8 @@ def evaluate(
     need = needs(names)
     sets = _load_sets(settings, need.datasets)
     model_sha = fp.model_fingerprint(model_dir)
-    identity = _identity(settings, sets, tokenizer_dir)
+    classifier = resolve_classifier(settings.gibberish_model) if GIBBERISH_METRIC in names else None
+    identity = _identity(settings, sets, tokenizer_dir, classifier)
     fingerprint = fp.combine({"model_sha256": model_sha, "settings": identity})
 
     stored, meta = _read_existing(output_dir)
@@ -345,7 +384,7 @@ def evaluate(
                     "drop --no-recompute to recompute them"
                 )
             logger.warning("stored results in %s are stale (%s): recomputing", output_dir, why)
-        results, stats = _compute(model_dir, tokenizer_dir, settings, sets, names, progress)
+        results, stats = _compute(model_dir, tokenizer_dir, settings, sets, names, progress, classifier)
         results.update(compute_reference_metrics(names, results, results if self_reference else reference))
         meta = {
             "fingerprint": fingerprint,
@@ -374,7 +413,9 @@ def evaluate(
     return EvalResult(output_dir, results, top_summary, meta, reused, retain, table, stats)
 
 
-def _compute(model_dir, tokenizer_dir, settings: EvalSettings, sets, names, progress: bool) -> tuple[dict, dict]:
+def _compute(
+    model_dir, tokenizer_dir, settings: EvalSettings, sets, names, progress: bool, classifier: Classifier | None = None
+) -> tuple[dict, dict]:
     import torch
 
     from hf_unlearn.data.formatting import ChatFormatter
@@ -402,7 +443,18 @@ def _compute(model_dir, tokenizer_dir, settings: EvalSettings, sets, names, prog
     del model
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
+    if classifier is not None:
+        results[GIBBERISH_METRIC] = _gibberish(results, classifier, settings, out_stats)
     return results, out_stats
+
+
+def _gibberish(results: dict, classifier: Classifier, settings: EvalSettings, stats: dict) -> dict:
+    """forget_Q_A_gibberish from forget_Q_A_ROUGE's generations, once the evaluated model is freed."""
+    start = time.perf_counter()
+    device, dtype = settings.resolved_device(), settings.resolved_dtype()
+    entry = gibberish_metric(results[SOURCE_METRIC], classifier.folder, classifier.reason, dtype, device)
+    stats["gibberish_s"] = round(time.perf_counter() - start, 3)
+    return entry
 
 
 def _title(model: str, settings: EvalSettings, sets, reused: bool) -> str:

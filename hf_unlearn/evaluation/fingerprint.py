@@ -63,6 +63,19 @@ def tokenizer_fingerprint(directory: str | Path) -> str:
     return _files_digest([directory / n for n in TOKENIZER_FILES if (directory / n).is_file()], directory)
 
 
+def classifier_fingerprint(directory: str | Path) -> str:
+    """sha256 over a classifier folder's weights, config and tokenizer files (BERT-style vocab.txt included)."""
+    directory = Path(directory)
+    vocab = [directory / "vocab.txt"] if (directory / "vocab.txt").is_file() else []
+    return combine(
+        {
+            "model": model_fingerprint(directory),
+            "tokenizer": tokenizer_fingerprint(directory),
+            "vocab": _files_digest(vocab, directory),
+        }
+    )
+
+
 def rows_fingerprint(rows: list[dict]) -> str:
     digest = hashlib.sha256()
     for row in rows:

@@ -39,6 +39,7 @@ def settings_from_recipe(recipe) -> EvalSettings:
         limit=recipe["eval.limit"],
         batch_size=recipe["eval.batch_size"],
         generation_batch_size=recipe["eval.generation_batch_size"],
+        gibberish_model=recipe["eval.gibberish_model"],
     )
 
 

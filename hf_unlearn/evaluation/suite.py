@@ -5,7 +5,8 @@ Metric names, dependency structure and per-metric JSON layouts follow open-unlea
 (question, answer) sequences it scores and which prompts it generates for; the evaluator takes the union, so every
 sequence is scored once however many metrics use it. Metrics that compare with the retain model (forget quality,
 privleak, the Reference attack) are computed last, from stored per-item values, so a new retain reference never
-needs the model again.
+needs the model again. The gibberish metric classifies forget_Q_A_ROUGE's stored generations with a separate
+classifier (`gibberish.py`), after the evaluated model is freed.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ DEFAULT_METRICS = (
     "privleak",
     "extraction_strength",
 )
-#: Available but off by default, as in open-unlearning (GradNorm needs a backward pass per sample).
+#: Available but off by default, as in open-unlearning (GradNorm needs a backward pass per sample; gibberish needs
+#: a classifier from the Hub).
 EXTRA_METRICS = (
     "exact_memorization",
+    "forget_Q_A_gibberish",
     "mia_min_k_plus_plus",
     "mia_min_k",
     "mia_loss",
@@ -42,7 +45,8 @@ NO_RETAIN_LOGS = "no retain model logs: pass --retain-logs PATH or --retain-mode
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
-    kind: str  # prob | rouge | truth_ratio | normalised | hmean | mia | es | em | ks | privleak | mia_reference
+    #: prob | rouge | truth_ratio | normalised | hmean | mia | es | em | ks | privleak | mia_reference | gibberish
+    kind: str
     dataset: str | None = None
     field: str | None = None
     children: tuple[str, ...] = ()
@@ -52,6 +56,11 @@ class MetricSpec:
     @property
     def uses_reference(self) -> bool:
         return self.kind in ("ks", "privleak", "mia_reference")
+
+    @property
+    def uses_classifier(self) -> bool:
+        """Scored by a separate classifier after the evaluated model is freed, from its stored generations."""
+        return self.kind == "gibberish"
 
 
 def _build_specs() -> dict[str, MetricSpec]:
@@ -112,6 +121,7 @@ def _build_specs() -> dict[str, MetricSpec]:
     add(MetricSpec("privleak", "privleak", children=("mia_min_k",)))
     add(MetricSpec("extraction_strength", "es", "forget", "answer"))
     add(MetricSpec("exact_memorization", "em", "forget", "answer"))
+    add(MetricSpec("forget_Q_A_gibberish", "gibberish", "forget", children=("forget_Q_A_ROUGE",)))
     return specs
 
 
@@ -324,7 +334,7 @@ def compute_model_metrics(names: list[str], out: ModelOutputs) -> dict:
     done: dict[str, dict] = {}
     for name in names:
         spec = SPECS[name]
-        if spec.uses_reference:
+        if spec.uses_reference or spec.uses_classifier:
             continue
         gone = [done[c] for c in spec.children if done[c].get("agg_value") is None and "absent_reason" in done[c]]
         if spec.dataset and spec.dataset in out.absent:

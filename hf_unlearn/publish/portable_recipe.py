@@ -17,7 +17,7 @@ from hf_unlearn.publish.card import hub_base_model
 from hf_unlearn.recipe import Recipe
 
 #: Keys that may hold a model: a local one may map back to its Hub id.
-MODEL_KEYS = ("model", "tokenizer", "eval.retain_model")
+MODEL_KEYS = ("model", "tokenizer", "eval.retain_model", "eval.gibberish_model")
 #: Keys that may hold other local paths.
 PATH_KEYS = ("eval.retain_logs", "eval.holdout_file", "data.source")
 
