@@ -34,10 +34,15 @@ from transformers import AutoModelForCausalLM
 from hf_unlearn.pipeline import train
 from hf_unlearn.recipe import load_recipe
 
+RUN = REPO / "recipes" / "run.py"
+#: shipped config: (launch script, the distributed type the run must record, processes)
 LAUNCHERS = {
-    "zero3": ("zero3.yaml", REPO / "recipes" / "run.py", "DEEPSPEED"),
-    "fsdp2": ("fsdp2.yaml", Path(__file__).parent / "fsdp2_cpu_run.py", "FSDP"),
+    "zero3": ("zero3.yaml", RUN, "DEEPSPEED", 2),
+    "fsdp2": ("fsdp2.yaml", Path(__file__).parent / "fsdp2_cpu_run.py", "FSDP", 2),
+    "single_gpu": ("single_gpu.yaml", RUN, "NO", 1),  # on a machine without a GPU: one CPU process
+    "ddp": ("ddp.yaml", RUN, "MULTI_CPU", 2),  # on a machine without GPUs: two gloo processes
 }
+SHARDED = ["zero3", "fsdp2"]
 TINY_NPO = {"model_name": "tiny-llama", "bf16": False, "data.source": "bundled", "eval.enabled": False}
 METHODS = {"GradDiff": (UNLEARN, {"eval.enabled": False}), "NPO": (NPO, TINY_NPO)}
 LORA = {"peft.r": 4, "peft.alpha": 8, "learning_rate": 0.5}
@@ -61,7 +66,7 @@ def _sharded_run(launcher: str, recipe: Path, overrides: dict, run_dir: Path, as
 
     Mixed precision is turned off for comparisons with one fp32 process unless `as_shipped` (bf16, as in the config).
     """
-    config, script, distributed_type = LAUNCHERS[launcher]
+    config, script, distributed_type, processes = LAUNCHERS[launcher]
     cmd = [
         sys.executable,
         "-m",
@@ -80,8 +85,10 @@ def _sharded_run(launcher: str, recipe: Path, overrides: dict, run_dir: Path, as
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     info = run_info(run_dir)
-    assert info["distributed_type"] == distributed_type and info["world_size"] == 2
-    assert info["gradient_accumulation_steps"] == 2  # effective batch 8 = 2 processes x 2 rows x 2 micro-batches
+    assert info["distributed_type"] == distributed_type and info["world_size"] == processes
+    # the recipe's effective batch whatever the launcher: e.g. 8 = 2 processes x 2 rows x 2 micro-batches
+    per_step = processes * overrides["per_device_train_batch_size"]
+    assert info["gradient_accumulation_steps"] == overrides["effective_batch_size"] // per_step
     return weights(run_dir)
 
 
@@ -104,7 +111,7 @@ def one_process(tmp_path_factory, tiny_dir):
 
 
 @pytest.mark.parametrize("method", list(METHODS))
-@pytest.mark.parametrize("launcher", list(LAUNCHERS))
+@pytest.mark.parametrize("launcher", SHARDED)
 def test_two_sharded_processes_equal_one(tmp_path, tiny_dir, one_process, launcher, method):
     recipe, extra = METHODS[method]
     extra = _with_tokenizer(extra, tiny_dir)
@@ -119,7 +126,7 @@ def test_two_sharded_processes_equal_one(tmp_path, tiny_dir, one_process, launch
     assert max_change(one, start) > 1e-3, "training did not move the weights: the comparison would be vacuous"
 
 
-@pytest.mark.parametrize("launcher", list(LAUNCHERS))
+@pytest.mark.parametrize("launcher", SHARDED)
 def test_sharded_lora_merges_full_weights_then_evaluates(tmp_path, tiny_dir, one_process, launcher):
     """NPO + LoRA: the adapter-disabled base is the reference, the merged model is complete (not the main
     process's shards), and evaluation and export run after training on the main process alone."""
@@ -154,24 +161,38 @@ REFERENCE_METHODS = {
 }
 
 
-@pytest.mark.parametrize("method", list(REFERENCE_METHODS))
-@pytest.mark.parametrize("launcher", list(LAUNCHERS))
-def test_reference_methods_train_sharded(tmp_path, tiny_dir, launcher, method):
-    """Two steps of each reference-model method, in bf16 mixed precision as the config ships: the sharded
-    reference (or the precomputed table) works and the saved weights are full, BF16 and trained."""
-    name, extra = REFERENCE_METHODS[method]
+def _two_bf16_steps(launcher: str, recipe: Path, tmp_path: Path, tiny_dir: Path, **extra) -> tuple[set, set]:
+    """Two steps in bf16 mixed precision, as the configs ship; the saved weights must be full-size BF16.
+    Returns (the tensors that changed, every weight matrix)."""
     overrides = {
         **sgd_overrides(tiny_dir, tmp_path, per_device_train_batch_size=2, max_steps=2, learning_rate=0.01),
         **_with_tokenizer(TINY_NPO, tiny_dir),
         "bf16": True,
         **extra,
     }
-    saved = _sharded_run(launcher, REPO / "recipes" / "tofu" / name, overrides, tmp_path, as_shipped=True)
+    saved = _sharded_run(launcher, recipe, overrides, tmp_path, as_shipped=True)
     start = {k: v.to(torch.bfloat16) for k, v in weights(tiny_dir).items()}
     assert {k: v.shape for k, v in saved.items()} == {k: v.shape for k, v in start.items()}
     assert all(t.dtype == torch.bfloat16 for t in saved.values())
     changed = {k for k in start if not torch.equal(saved[k], start[k])}
+    return changed, {k for k, v in start.items() if v.dim() == 2}
+
+
+@pytest.mark.parametrize("method", list(REFERENCE_METHODS))
+@pytest.mark.parametrize("launcher", SHARDED)
+def test_reference_methods_train_sharded(tmp_path, tiny_dir, launcher, method):
+    """Each reference-model method: the sharded reference (or the precomputed table) works and trains."""
+    name, extra = REFERENCE_METHODS[method]
+    changed, matrices = _two_bf16_steps(launcher, REPO / "recipes" / "tofu" / name, tmp_path, tiny_dir, **extra)
     if method == "RMU":
         assert changed == {f"model.layers.{i}.mlp.{p}_proj.weight" for i in (1, 2) for p in ("gate", "up", "down")}
     else:  # every matrix moved (a small step can vanish in a norm weight's BF16 rounding)
-        assert {k for k, v in start.items() if v.dim() == 2} <= changed
+        assert matrices <= changed
+
+
+@pytest.mark.parametrize("launcher", ["single_gpu", "ddp"])
+def test_plain_configs_run_as_shipped(tmp_path, tiny_dir, launcher):
+    """The other two shipped configs with a reference-model method (GPU-less here: one CPU process, and two gloo
+    processes)."""
+    changed, matrices = _two_bf16_steps(launcher, NPO, tmp_path, tiny_dir)
+    assert matrices <= changed
