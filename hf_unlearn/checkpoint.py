@@ -20,7 +20,7 @@ def convert_to_bf16(directory: str | Path, tied: dict[str, str] | None = None) -
     from safetensors.torch import load_file, save_file
 
     directory = Path(directory)
-    dropped = set()
+    dropped, total_size = set(), 0
     for path in sorted(directory.glob("*.safetensors")):
         tensors = load_file(str(path))
         for copy, source in (tied or {}).items():
@@ -30,11 +30,13 @@ def convert_to_bf16(directory: str | Path, tied: dict[str, str] | None = None) -
         converted = {
             k: (v.to(torch.bfloat16) if v.is_floating_point() else v).contiguous() for k, v in tensors.items()
         }
+        total_size += sum(t.numel() * t.element_size() for t in converted.values())
         save_file(converted, str(path), metadata={"format": "pt"})
     index_path = directory / "model.safetensors.index.json"
-    if dropped and index_path.exists():
+    if index_path.exists():  # a sharded checkpoint: its index must match the rewritten files
         index = json.loads(index_path.read_text())
         index["weight_map"] = {k: v for k, v in index["weight_map"].items() if k not in dropped}
+        index.setdefault("metadata", {})["total_size"] = total_size
         index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
     config_path = directory / "config.json"
     if config_path.exists():
