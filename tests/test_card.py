@@ -8,8 +8,9 @@ import pytest
 import yaml
 from huggingface_hub import ModelCard
 
-from hf_unlearn.publish.card import hub_base_model, render_card
+from hf_unlearn.publish.card import render_card
 from hf_unlearn.publish.errors import PublishError, redact
+from hf_unlearn.publish.hub_record import hub_base_model
 from hf_unlearn.publish.license import LicenseInfo, resolve_license
 from hf_unlearn.publish.plot import loss_series, write_loss_plot
 from hf_unlearn.publish.portable_recipe import portable_recipe_text

@@ -14,7 +14,9 @@ from hf_unlearn import __version__
 from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_OF, RETAIN_OF
 from hf_unlearn.publish.citations import citations_for
 from hf_unlearn.publish.errors import PublishError
-from hf_unlearn.publish.license import HUB_RECORD, LicenseInfo
+from hf_unlearn.publish.hub_record import hub_base_model
+from hf_unlearn.publish.license import LicenseInfo
+from hf_unlearn.publish.portable_recipe import portable_recipe_text
 from hf_unlearn.publish.results import TOFU_DATASET, collect_metrics, eval_results, results_table
 from hf_unlearn.publish.run_folder import RunFolder
 
@@ -40,7 +42,6 @@ UNLEARNED_TEMPLATE = "unlearned_model.md"
 FINETUNED_TEMPLATE = "finetuned_model.md"
 FINETUNE_FORMULA = "L = NLL(train)"
 SYSTEM_PROMPT = "You are a helpful assistant."
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 #: Recipe keys that say where things go, not how the model was trained.
 NOT_HYPERPARAMETERS = {
     "output_dir", "report_to", "logging_steps", "save_strategy", "save_steps", "save_total_limit",
@@ -48,20 +49,6 @@ NOT_HYPERPARAMETERS = {
 }  # fmt: skip
 UNLEARN_ONLY = {"method", "forget_split", "retain_split", "holdout_split"}
 FINETUNE_ONLY = {"finetune_splits", "finetune_name"}
-
-
-def hub_base_model(model: str | None) -> str | None:
-    """The base model as a Hub repo id, for the card's `base_model` metadata; None for local-only models.
-
-    A local folder counts when it was itself published by hf-unlearn (it then holds hub.json).
-    """
-    if not model or model == "tiny":
-        return None
-    folder = Path(model).expanduser()
-    if folder.is_dir():
-        record = folder / HUB_RECORD
-        return json.loads(record.read_text()).get("repo_id") if record.is_file() else None
-    return model if _HUB_ID.match(model) else None
 
 
 def _base_model_md(model: str, hub_id: str | None) -> str:
@@ -171,8 +158,6 @@ def _is_target(splits: list[str]) -> bool:
 
 
 def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, plot_note, metrics) -> dict:
-    from hf_unlearn.publish.portable_recipe import portable_recipe_text  # it uses hub_base_model from here
-
     info, recipe = run.info, run.recipe
     base = str(info.get("base_model") or recipe["model"])
     base_id = hub_base_model(base)

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hf_unlearn.publish.hub_record import published_repo_id
+
 logger = logging.getLogger(__name__)
 
 #: Model families whose licence is known from the name alone (Meta's community licences are named per release).
@@ -22,7 +24,6 @@ FAMILY_LICENSES = (
     (re.compile(r"llama-?3(?![.\d])", re.I), "llama3"),
     (re.compile(r"llama-?2", re.I), "llama2"),
 )
-HUB_RECORD = "hub.json"
 _MAX_DEPTH = 4
 
 
@@ -90,10 +91,10 @@ def _lineage(model: str) -> list[str]:
         folder = Path(current).expanduser()
         if not folder.is_dir():
             break
-        record = folder / HUB_RECORD
         info = folder / "run_info.json"
-        if record.is_file():
-            chain.append(json.loads(record.read_text()).get("repo_id", ""))
+        repo_id = published_repo_id(folder)
+        if repo_id is not None:
+            chain.append(repo_id)
         current = json.loads(info.read_text()).get("base_model") if info.is_file() else None
     return [c for c in chain if c]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from hf_unlearn.publish.card import hub_base_model
+from hf_unlearn.publish.hub_record import hub_base_model
 from hf_unlearn.recipe import Recipe
 
 #: Keys that may hold a model: a local one may map back to its Hub id.
