@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from hf_unlearn.errors import register_user_error
+from hf_unlearn.errors import first_line, register_user_error
 from hf_unlearn.recipe import Recipe, RecipeError
 
 logger = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def load_tokenizer(recipe: Recipe):
     try:
         return AutoTokenizer.from_pretrained(path)
     except OSError as err:
-        raise ModelUnavailableError(f"tokenizer '{path}' could not be loaded: {str(err).splitlines()[0]}") from None
+        raise ModelUnavailableError(f"tokenizer '{path}' could not be loaded: {first_line(err)}") from None
 
 
 def load_model(path: str, dtype=None):
@@ -168,7 +168,7 @@ def load_model(path: str, dtype=None):
     try:
         return AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
     except OSError as err:
-        raise ModelUnavailableError(f"model '{path}' could not be loaded: {str(err).splitlines()[0]}") from None
+        raise ModelUnavailableError(f"model '{path}' could not be loaded: {first_line(err)}") from None
 
 
 def _limit(rows: list, n: int | None) -> list:

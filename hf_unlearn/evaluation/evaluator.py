@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_unlearn.errors import register_user_error
+from hf_unlearn.errors import first_line, register_user_error
 from hf_unlearn.evaluation import fingerprint as fp
 from hf_unlearn.evaluation.eval_sets import load_eval_sets
 from hf_unlearn.evaluation.gibberish import (
@@ -223,7 +223,7 @@ def local_model_dir(name: str, key: str = "model") -> Path:
             folder = Path(snapshot_download(path, allow_patterns=patterns + ["*.bin"]))
         return folder
     except Exception as err:  # network, auth, missing repo: one line for the user
-        raise ModelUnavailableError(f"model '{name}' could not be fetched: {str(err).splitlines()[0]}") from None
+        raise ModelUnavailableError(f"model '{name}' could not be fetched: {first_line(err)}") from None
 
 
 def load_model(model_dir: Path, dtype: str, device: str):
@@ -239,7 +239,7 @@ def load_model(model_dir: Path, dtype: str, device: str):
     except ValueError:  # an architecture without SDPA support
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype)
     except OSError as err:
-        raise ModelUnavailableError(f"model '{model_dir}' could not be loaded: {str(err).splitlines()[0]}") from None
+        raise ModelUnavailableError(f"model '{model_dir}' could not be loaded: {first_line(err)}") from None
     return model.to(device).eval()
 
 
@@ -270,7 +270,7 @@ def resolve_classifier(name: str) -> Classifier:
         folder = local_model_dir(name, key="gibberish_model")
         return Classifier(name, folder, fp.classifier_fingerprint(folder))
     except (ModelUnavailableError, FileNotFoundError) as err:
-        return Classifier(name, reason=str(err).splitlines()[0])
+        return Classifier(name, reason=first_line(err))
 
 
 # ---- evaluation ----------------------------------------------------------------------------------------------

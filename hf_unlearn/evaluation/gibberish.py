@@ -47,6 +47,7 @@ def load_classifier(folder: Path, dtype: str, device: str):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from hf_unlearn.errors import first_line
     from hf_unlearn.pipeline import ModelUnavailableError
 
     try:
@@ -54,7 +55,7 @@ def load_classifier(folder: Path, dtype: str, device: str):
         model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=getattr(torch, dtype))
     except (OSError, ValueError) as err:
         raise ModelUnavailableError(
-            f"gibberish classifier '{folder}' could not be loaded: {_first_line(err)}"
+            f"gibberish classifier '{folder}' could not be loaded: {first_line(err)}"
         ) from None
     return model.to(device).eval(), tokenizer
 
@@ -103,8 +104,3 @@ def gibberish_metric(rouge: dict, folder: Path | None, reason: str | None, dtype
     except ModelUnavailableError as err:
         return absent(str(err))
     return gibberish_result(texts, scores)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
