@@ -121,7 +121,7 @@ def test_bad_grid_files(tmp_path):
 def test_shipped_recipes_are_generated_from_the_shipped_grids():
     result = sweep(GRIDS)
     assert result.stale(REPO / "recipes" / "tofu") == []
-    assert {load_grid(g).base["method"] for g in GRIDS} == set(METHODS) - {"GradAscent", "GradDiff"}
+    assert {load_grid(g).base["method"] for g in GRIDS} == set(METHODS) - {"GradDiff"}
 
 
 @pytest.mark.parametrize(
