@@ -67,6 +67,11 @@ class Entry:
     hparams: dict
     metrics: dict
     ks_sizes: tuple[int, int] | None = None
+    forget_split: str | None = None
+    #: the model the run started from (the recipe's `model`)
+    model: str | None = None
+    #: "retain" or "target" for a reference point (see leaderboard_references), None for a run
+    reference: str | None = None
 
     @property
     def forget_quality(self) -> float | None:
@@ -89,8 +94,14 @@ class Entry:
         return fq is not None and floor is not None and fq <= floor * (1 + 1e-6)
 
 
+def _outermost(folders: list[Path]) -> list[Path]:
+    """Drop folders inside another one: a run's `export/` folder holds a copy of its `evals/`, not another run."""
+    return [f for f in folders if not any(other in f.parents for other in folders)]
+
+
 def find_runs(paths: list[str | Path]) -> list[Path]:
-    """Run folders: each given folder that has evals/TOFU_SUMMARY.json, else every such folder below it."""
+    """Run folders: each given folder that has evals/TOFU_SUMMARY.json, else every such folder below it that is not
+    inside another one (each run counts once, not once more for its export folder)."""
     runs: list[Path] = []
     for path in map(Path, paths):
         if not path.is_dir():
@@ -98,7 +109,9 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
         if (path / SUMMARY).is_file():
             found = [path]
         else:
-            found = sorted(p.parent.parent for p in path.rglob("TOFU_SUMMARY.json") if p.parent.name == "evals")
+            found = _outermost(
+                sorted(p.parent.parent for p in path.rglob("TOFU_SUMMARY.json") if p.parent.name == "evals")
+            )
         if not found:
             raise LeaderboardError(f"leaderboard: no {SUMMARY} in or below {path}")
         runs += [r for r in found if r not in runs]
@@ -115,7 +128,7 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def _number(value) -> float | None:
+def number(value) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -141,9 +154,9 @@ def _hparams(method: str, recipe: dict, parsed: dict) -> dict:
     return out
 
 
-def _ks_sizes(run_dir: Path, forget_split: str | None) -> tuple[int, int] | None:
-    """KS sample sizes: the model's per-item truth ratios in TOFU_EVAL.json, else the forget split's size."""
-    eval_file = run_dir / "evals" / "TOFU_EVAL.json"
+def ks_sizes(eval_dir: Path, forget_split: str | None) -> tuple[int, int] | None:
+    """KS sample sizes: the model's per-item truth ratios in `eval_dir`/TOFU_EVAL.json, else the forget split's size."""
+    eval_file = eval_dir / "TOFU_EVAL.json"
     if eval_file.is_file():
         try:
             scores = json.loads(eval_file.read_text(encoding="utf-8")).get("forget_truth_ratio", {})
@@ -177,8 +190,17 @@ def read_entry(run_dir: str | Path) -> Entry:
         parsed = {}
     method = str(info.get("method") or recipe.get("method") or parsed.get("method") or "?")
     forget_split = recipe.get("forget_split") or parsed.get("forget_split")
-    metrics = {key: _number(summary.get(key)) for key in METRICS}
-    return Entry(run_dir, name, method, _hparams(method, recipe, parsed), metrics, _ks_sizes(run_dir, forget_split))
+    metrics = {key: number(summary.get(key)) for key in METRICS}
+    return Entry(
+        run_dir,
+        name,
+        method,
+        _hparams(method, recipe, parsed),
+        metrics,
+        ks_sizes(run_dir / "evals", forget_split),
+        forget_split,
+        recipe.get("model"),
+    )
 
 
 def collect(paths: list[str | Path]) -> list[Entry]:
@@ -291,28 +313,30 @@ def format_hparams(hparams: dict) -> str:
     return " ".join(parts)
 
 
-def rows(entries: list[Entry]) -> list[dict]:
-    """Table rows (raw values) in the given order."""
+def rows(entries: list[Entry], references: list[Entry] = ()) -> list[dict]:
+    """Table rows (raw values): the runs ranked in the given order, then the reference rows (rank "ref")."""
     out = []
-    for rank, e in enumerate(entries, 1):
+    numbered = [(rank, e) for rank, e in enumerate(entries, 1)] + [("ref", e) for e in references]
+    for rank, e in numbered:
         row = {
             "rank": rank,
             "run": e.run_name,
-            "method": e.method,
+            "method": f"{e.reference} (reference)" if e.reference else e.method,
             "hparams": format_hparams(e.hparams),
             "log10_forget_quality": e.log10_forget_quality,
             "at_ks_floor": e.at_ks_floor,
+            "reference": e.reference or "",
         }
         row.update(e.metrics)
         out.append(row)
     return out
 
 
-def to_csv(entries: list[Entry]) -> str:
+def to_csv(entries: list[Entry], references: list[Entry] = ()) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([key for key, _ in COLUMNS] + ["run_dir"])
-    for e, row in zip(entries, rows(entries), strict=True):
+    writer.writerow([key for key, _ in COLUMNS] + ["run_dir", "reference"])
+    for e, row in zip([*entries, *references], rows(entries, references), strict=True):
         values = []
         for key, _ in COLUMNS:
             value = row[key]
@@ -322,14 +346,20 @@ def to_csv(entries: list[Entry]) -> str:
                 values.append(repr(value))
             else:
                 values.append("" if value is None else str(value))
-        writer.writerow(values + [str(e.run_dir)])
+        writer.writerow(values + [str(e.run_dir), row["reference"]])
     return buffer.getvalue()
 
 
-def to_markdown(entries: list[Entry], rule: str) -> str:
+REFERENCE_NOTE = (
+    "ref: reference rows, not ranked: the retain model (trained without the forget set, the ideal an unlearned "
+    "model should come close to) and the target model (the model before unlearning)."
+)
+
+
+def to_markdown(entries: list[Entry], rule: str, references: list[Entry] = ()) -> str:
     header = [title for _, title in COLUMNS if _ != "at_ks_floor"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    for row in rows(entries):
+    for row in rows(entries, references):
         cells = []
         for key, _ in COLUMNS:
             if key == "at_ks_floor":
@@ -341,10 +371,14 @@ def to_markdown(entries: list[Entry], rule: str) -> str:
                 text = _fmt(value)
             if key == "forget_quality" and row["at_ks_floor"]:
                 text += " \\*"
+            if key == "run" and row["reference"]:
+                text = f"*{text}*"
             cells.append(text.replace("|", "\\|") or "–")
         lines.append("| " + " | ".join(cells) + " |")
-    floors = sorted({(e.ks_sizes, e.floor) for e in entries if e.at_ks_floor})
+    floors = sorted({(e.ks_sizes, e.floor) for e in [*entries, *references] if e.at_ks_floor})
     notes = [f"Sorted by {SORT_HELP[rule]}."]
+    if references:
+        notes.append(REFERENCE_NOTE)
     if floors:
         sizes = ", ".join(f"{floor:.3g} for n={n}, m={m}" for (n, m), floor in floors)
         notes.append(
@@ -355,8 +389,39 @@ def to_markdown(entries: list[Entry], rule: str) -> str:
     return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
 
 
-def plot(entries: list[Entry], path: str | Path) -> Path | None:
-    """Scatter of model utility against log10 forget quality, one colour per method; None without matplotlib."""
+#: How each reference kind is drawn: marker, size, face colour.
+REFERENCE_STYLE = {"retain": ("*", 220, "gold"), "target": ("s", 70, "white")}
+
+
+def plot_series(entries: list[Entry], references: list[Entry] = ()) -> list[dict]:
+    """What the plot draws: one series per method (runs), then one per reference point, each with its label,
+    marker and (log10 forget quality, model utility) points; points without both values are left out."""
+
+    def drawable(e: Entry) -> bool:
+        fq = e.log10_forget_quality
+        return fq is not None and math.isfinite(fq) and e.metrics.get("model_utility") is not None
+
+    def xy(group: list[Entry]) -> dict:
+        return {"x": [e.log10_forget_quality for e in group], "y": [e.metrics["model_utility"] for e in group]}
+
+    points = [e for e in entries if drawable(e)]
+    series = [
+        {"label": method, "marker": "o", "size": 28, "color": None, "reference": None, **xy(group)}
+        for method in sorted({e.method for e in points})
+        for group in [[e for e in points if e.method == method]]
+    ]
+    for ref in filter(drawable, references):
+        marker, size, color = REFERENCE_STYLE[ref.reference]
+        series.append(
+            {"label": ref.run_name, "marker": marker, "size": size, "color": color, "reference": ref.reference}
+            | xy([ref])
+        )
+    return series
+
+
+def plot(entries: list[Entry], path: str | Path, references: list[Entry] = ()) -> Path | None:
+    """Scatter of model utility against log10 forget quality, one colour per method, the reference models as
+    labelled stars (retain) and squares (target); None without matplotlib."""
     try:
         import matplotlib
 
@@ -365,30 +430,25 @@ def plot(entries: list[Entry], path: str | Path) -> Path | None:
     except ImportError:
         logger.warning("leaderboard: matplotlib is not installed (pip install 'hf-unlearn[plot]'); no plot written")
         return None
-    points = [
-        e
-        for e in entries
-        if e.log10_forget_quality is not None
-        and math.isfinite(e.log10_forget_quality)
-        and e.metrics.get("model_utility") is not None
-    ]
+    series = plot_series(entries, references)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in sorted({e.method for e in points}):
-        group = [e for e in points if e.method == method]
-        ax.scatter(
-            [e.log10_forget_quality for e in group],
-            [e.metrics["model_utility"] for e in group],
-            label=method,
-            alpha=0.8,
-            s=28,
-        )
-    for floor in sorted({e.floor for e in entries if e.floor}):
+    for s in series:
+        if s["reference"]:
+            ax.scatter(
+                s["x"], s["y"], label=s["label"], marker=s["marker"], s=s["size"], c=s["color"],
+                edgecolors="black", linewidths=0.8, zorder=3,
+            )  # fmt: skip
+            for x, y in zip(s["x"], s["y"], strict=True):
+                ax.annotate(s["reference"], (x, y), textcoords="offset points", xytext=(6, 6), fontsize=7)
+        else:
+            ax.scatter(s["x"], s["y"], label=s["label"], marker=s["marker"], alpha=0.8, s=s["size"])
+    for floor in sorted({e.floor for e in [*entries, *references] if e.floor}):
         ax.axvline(math.log10(floor), color="grey", linestyle="--", linewidth=0.8)
-        ax.annotate("KS floor", (math.log10(floor), ax.get_ylim()[1]), fontsize=7, color="grey", va="top")
+        ax.annotate("KS floor", (math.log10(floor), ax.get_ylim()[0]), fontsize=7, color="grey", va="bottom")
     ax.set_xlabel("log10 forget quality (higher: closer to the retain model)")
     ax.set_ylabel("model utility")
     ax.set_title("TOFU: model utility vs forget quality")
-    if points:
+    if series:
         ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()

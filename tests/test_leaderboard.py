@@ -16,10 +16,13 @@ from hf_unlearn.leaderboard import (
     ks_floor,
     pareto_ranks,
     plot,
+    plot_series,
+    rows,
     sort_entries,
     to_csv,
     to_markdown,
 )
+from hf_unlearn.leaderboard_references import collect_references
 
 FLOOR_400 = 1.0635896769518578e-239  # reference section 4.7: 1.06e-239 for 400 vs 400 items
 
@@ -178,7 +181,7 @@ def test_cli(runs, tmp_path, capsys):
     out = tmp_path / "board"
     assert main(["leaderboard", str(runs), "--out", str(out), "--sort", "model_utility", "--min-utility", "0.5"]) == 0
     printed = capsys.readouterr().out
-    assert "3 runs; wrote" in printed
+    assert "3 runs, 0 reference models; wrote" in printed
     rows = list(csv.DictReader((out / "leaderboard.csv").open()))
     assert [r["method"] for r in rows] == ["RMU", "SimNPO", "IdkNLL"]
     assert (out / "leaderboard.md").read_text().startswith("| # |")
@@ -193,3 +196,103 @@ def test_missing_runs_are_user_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["leaderboard", str(tmp_path / "empty")]) == 2
     assert "no evals/TOFU_SUMMARY.json in or below" in capsys.readouterr().err
+
+
+# ---- a run folder as the evaluation stage and `publish --dry-run` leave it: references and the export copy ----------
+RETAIN = _summary(1.0, 0.52, tr=0.63, privleak=0.0)
+TARGET = _summary(FLOOR_400, 0.55, tr=0.45, privleak=-99.0)
+
+
+def _write(path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def _published_run(root, name, summary, meta=True):
+    """A finished, evaluated run folder with a retain and a target model, and its export folder."""
+    recipe = {"method": "NPO", "forget_split": "forget10", "model": "org/tofu_tiny_full", "learning_rate": 1e-5}
+    run = _run(root, name, summary, recipe)
+    evals = run / "evals"
+    _write(evals / "comparison.json", {"target": TARGET, "retain": RETAIN})
+    for kind, model, data in (("retain", "saves/finetune/tofu_tiny_retain90", RETAIN), ("target", None, TARGET)):
+        _write(evals / kind / "TOFU_SUMMARY.json", data)
+        if meta and model:
+            _write(evals / kind / "eval_meta.json", {"model": model})
+    export = run / "export"
+    (export / "evals").mkdir(parents=True)
+    for path in evals.glob("*.json"):
+        (export / "evals" / path.name).write_text(path.read_text())
+    (export / "recipe.yaml").write_text((run / "recipe.yaml").read_text())
+    return run
+
+
+def test_a_run_with_an_export_folder_is_listed_once(tmp_path, capsys):
+    run = _published_run(tmp_path / "unlearn", "forget10_NPO_lr1e-05_beta0.1_alpha1_epoch5", _summary(0.01, 0.5))
+    assert find_runs([tmp_path / "unlearn"]) == [run]
+    assert find_runs([tmp_path]) == [run]
+    assert main(["leaderboard", str(tmp_path / "unlearn"), "--out", str(tmp_path / "board"), "--no-plot"]) == 0
+    assert "1 runs, 2 reference models" in capsys.readouterr().out
+    names = [r["run"] for r in csv.DictReader((tmp_path / "board" / "leaderboard.csv").open())]
+    assert names == [
+        "forget10_NPO_lr1e-05_beta0.1_alpha1_epoch5",
+        "retain model: tofu_tiny_retain90 (forget10)",
+        "target model: tofu_tiny_full (forget10)",
+    ]
+
+
+def test_reference_points_are_read_once_from_the_runs_evals(tmp_path):
+    root = tmp_path / "unlearn"
+    _published_run(root, "forget10_NPO_lr1e-05_beta0.1_alpha1_epoch5", _summary(0.01, 0.5))
+    _published_run(root, "forget10_NPO_lr2e-05_beta0.1_alpha1_epoch5", _summary(0.2, 0.4))
+    runs = collect([root])
+    refs = collect_references(runs)
+    assert [(r.reference, r.run_name) for r in refs] == [
+        ("retain", "retain model: tofu_tiny_retain90 (forget10)"),
+        ("target", "target model: tofu_tiny_full (forget10)"),
+    ]
+    retain, target = refs
+    assert retain.forget_quality == 1.0 and retain.log10_forget_quality == 0.0
+    assert retain.metrics["model_utility"] == 0.52 and retain.metrics["privleak"] == 0.0
+    assert target.at_ks_floor and target.metrics["model_utility"] == 0.55
+    assert (
+        collect_references([collect([_run(tmp_path / "bare", "forget10_GradAscent_lr1e-05_epoch5", RETAIN)])[0]]) == []
+    )
+
+
+def test_references_without_eval_meta_are_named_from_the_run(tmp_path):
+    run = _published_run(tmp_path, "forget10_NPO_lr1e-05_beta0.1_alpha1_epoch5", _summary(0.01, 0.5), meta=False)
+    (run / "evals" / "eval_meta.json").write_text(json.dumps({"retain_logs": "/logs/tofu_x_retain90/TOFU_EVAL.json"}))
+    names = [r.run_name for r in collect_references(collect([run]))]
+    assert names == ["retain model: tofu_x_retain90 (forget10)", "target model: tofu_tiny_full (forget10)"]
+
+
+def test_reference_rows_in_the_table_and_the_plot(tmp_path):
+    root = tmp_path / "unlearn"
+    _published_run(root, "forget10_NPO_lr1e-05_beta0.1_alpha1_epoch5", _summary(0.01, 0.5))
+    runs = collect([root])
+    refs = collect_references(runs)
+    table = rows(runs, refs)
+    assert [(r["rank"], r["reference"], r["method"]) for r in table] == [
+        (1, "", "NPO"),
+        ("ref", "retain", "retain (reference)"),
+        ("ref", "target", "target (reference)"),
+    ]
+    parsed = list(csv.DictReader(io.StringIO(to_csv(runs, refs))))
+    assert [r["reference"] for r in parsed] == ["", "retain", "target"]
+    assert [r["rank"] for r in parsed] == ["1", "ref", "ref"]
+    md = to_markdown(runs, "forget_quality", refs)
+    assert "| ref | *retain model: tofu_tiny_retain90 (forget10)* | retain (reference) |" in md
+    assert "ref: reference rows, not ranked" in md
+    assert "ref: reference rows" not in to_markdown(runs, "forget_quality")
+
+    series = {s["label"]: s for s in plot_series(runs, refs)}
+    assert series["NPO"]["x"] == [pytest.approx(-2.0)] and series["NPO"]["reference"] is None
+    retain = series["retain model: tofu_tiny_retain90 (forget10)"]
+    assert (retain["marker"], retain["reference"], retain["x"], retain["y"]) == ("*", "retain", [0.0], [0.52])
+    target = series["target model: tofu_tiny_full (forget10)"]
+    assert target["marker"] == "s" and target["x"] == [pytest.approx(math.log10(FLOOR_400))] and target["y"] == [0.55]
+    assert retain["marker"] != target["marker"] != series["NPO"]["marker"]
+
+    pytest.importorskip("matplotlib")
+    path = plot(runs, tmp_path / "board.png", refs)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -23,8 +23,10 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace, overrides: list[str]) -> int:
     from hf_unlearn.leaderboard import collect, plot, sort_entries, to_csv, to_markdown
+    from hf_unlearn.leaderboard_references import collect_references
 
     entries = collect(args.runs)
+    references = collect_references(entries)  # from every run found, whatever the filters below keep
     if args.min_utility is not None:
         entries = [e for e in entries if (e.metrics.get("model_utility") or 0.0) >= args.min_utility]
     entries = sort_entries(entries, args.sort)
@@ -32,14 +34,14 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
         entries = entries[: max(args.top, 0)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    markdown = to_markdown(entries, args.sort)
+    markdown = to_markdown(entries, args.sort, references)
     (out / "leaderboard.md").write_text(markdown, encoding="utf-8")
-    (out / "leaderboard.csv").write_text(to_csv(entries), encoding="utf-8")
+    (out / "leaderboard.csv").write_text(to_csv(entries, references), encoding="utf-8")
     print(markdown)
     written = [out / "leaderboard.md", out / "leaderboard.csv"]
     if not args.no_plot:
-        png = plot(entries, out / "leaderboard.png")
+        png = plot(entries, out / "leaderboard.png", references)
         if png is not None:
             written.append(png)
-    print(f"{len(entries)} runs; wrote {', '.join(str(p) for p in written)}")
+    print(f"{len(entries)} runs, {len(references)} reference models; wrote {', '.join(str(p) for p in written)}")
     return 0
