@@ -1,4 +1,10 @@
-"""Method registry: name -> trainer class, hyper-parameters with defaults, run-name pattern.
+"""Method registry: one `MethodSpec` per method, the single declaration of everything about it but its loss.
+
+A spec names the trainer class (which implements the loss) and declares the hyper-parameters (default, bounds or
+choices, help), the run-name pattern, what the method needs from a reference model, its paper (title, arXiv id,
+BibTeX), tags, and the summary and formula the model card prints. Everything else derives from it: recipe
+validation (`hf_unlearn.recipe`), the trainer's config dataclass (`hf_unlearn.trainers.config.method_config`), run
+names and their parsing (`hf_unlearn.naming`), the card's method text and citations (`hf_unlearn.publish`).
 
 Kept free of torch/transformers imports so recipes validate (and run names print) without loading anything heavy;
 trainer classes are imported lazily by dotted path. New methods plug in with `register_method`.
@@ -9,7 +15,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-#: Run-name patterns of open-unlearning's published checkpoints (DESIGN.md, reference section 6.2).
+#: Run-name patterns of open-unlearning's published checkpoints.
 PATTERN_ALPHA = "{forget}_{method}_lr{lr}_alpha{alpha}_epoch{epochs}"
 PATTERN_PLAIN = "{forget}_{method}_lr{lr}_epoch{epochs}"
 PATTERN_BETA = "{forget}_{method}_lr{lr}_beta{beta}_alpha{alpha}_epoch{epochs}"
@@ -20,11 +26,29 @@ PATTERN_SATIMP = "{forget}_{method}_lr{lr}_beta1{beta1}_beta2{beta2}_alpha{alpha
 PATTERN_PDU = "{forget}_{method}_lr{lr}_eps{retain_loss_eps}_step{dual_step_size}_alpha{alpha}_epoch{epochs}"
 
 RETAIN_LOSS_TYPES = ("NLL", "KL")
+#: Retain losses computed against the reference model (its distributions or activations on every retain batch).
+REFERENCE_RETAIN_LOSSES = ("KL", "EMBED_DIFF")
+
+
+def check_value(key: str, value, choices: tuple | None = None, minimum=None, exclusive_minimum: bool = False) -> None:
+    """The one bound/choice check of recipe keys, method hyper-parameters and config fields (one error text)."""
+    if value is None:
+        return
+    if choices is not None and value not in choices:
+        raise ValueError(f"{key}: '{value}' is not allowed; allowed: {', '.join(map(str, choices))}")
+    if minimum is not None:
+        bad = value <= minimum if exclusive_minimum else value < minimum
+        if bad:
+            op = ">" if exclusive_minimum else ">="
+            raise ValueError(f"{key}: must be {op} {minimum:g}, got {value:g}")
 
 
 @dataclass(frozen=True)
 class Param:
-    """One method hyper-parameter: its type, default and the allowed values or lower bound."""
+    """One method hyper-parameter: its type, default and the allowed values or lower bound.
+
+    A default of None makes the parameter required (the recipe, or the config, must set it).
+    """
 
     default: object
     kind: type = float
@@ -33,21 +57,75 @@ class Param:
     exclusive_minimum: bool = False
     help: str = ""
 
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+    def check(self, key: str, value) -> None:
+        """Raise ValueError (naming `key`) unless `value` is allowed."""
+        if value is None:
+            raise ValueError(f"{key}: a value is required (got null)")
+        check_value(key, value, self.choices, self.minimum, self.exclusive_minimum)
+
+
+@dataclass(frozen=True)
+class Paper:
+    """The paper a method comes from, as the model card cites it."""
+
+    title: str
+    arxiv: str
+    bibtex: str
+
+    @property
+    def url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv}"
+
 
 @dataclass(frozen=True)
 class MethodSpec:
     name: str
     trainer: str  # "module:Class"
+    paper: Paper
     params: dict[str, Param] = field(default_factory=dict)
     pattern: str = PATTERN_ALPHA
     summary: str = ""
     formula: str = ""
+    #: Hub/model tags besides the method's name.
+    tags: tuple[str, ...] = ()
     #: "module:function" building the train dataset, for methods that need more than forget/retain pairs
     #: (e.g. refusal answers). Called as f(recipe, formatter, rows: {"forget", "retain"}) -> torch Dataset.
     dataset_builder: str | None = None
-    #: The method needs only the reference's summed forget log-probs (unless its retain loss is KL), so
-    #: `precompute_ref_log_probs` can replace the live reference model.
-    precomputable_reference: bool = False
+    #: The forget loss uses a reference model whatever the retain loss is.
+    forget_reference: bool = False
+    #: Sub-batches whose reference *summed log-probs* are all the forget loss needs from the reference: then
+    #: `precompute_ref_log_probs` can replace the live reference (unless the retain loss needs it too).
+    reference_sequence_paths: tuple[str, ...] = ()
+    #: `TrainingArguments` defaults the method's config changes.
+    training_defaults: dict = field(default_factory=dict)
+
+    @property
+    def citation(self) -> str:
+        return self.paper.bibtex
+
+    def requires_reference(self, retain_loss_type: str | None) -> bool:
+        """Whether a run with this retain loss needs a frozen reference model."""
+        return self.forget_reference or retain_loss_type in REFERENCE_RETAIN_LOSSES
+
+    def precompute_error(self, retain_loss_type: str | None) -> str | None:
+        """Why `precompute_ref_log_probs` cannot replace the reference for this run, or None if it can."""
+        if not self.reference_sequence_paths:
+            works = ", ".join(name for name, spec in METHODS.items() if spec.reference_sequence_paths)
+            return (
+                f"precompute_ref_log_probs: {self.name} needs the reference model's full token distributions during "
+                f"training, or uses no reference; it works with {works} (set it to false)"
+            )
+        if retain_loss_type in REFERENCE_RETAIN_LOSSES:
+            return (
+                f"precompute_ref_log_probs: retain_loss_type {retain_loss_type} needs the live reference on every "
+                "retain batch (its full token distributions); use retain_loss_type NLL, or set "
+                "precompute_ref_log_probs to false"
+            )
+        return None
 
     def build_dataset(self, recipe, formatter, rows: dict):
         module, fn = self.dataset_builder.split(":")
@@ -72,6 +150,144 @@ def get_method(name: str) -> MethodSpec:
     return METHODS[name]
 
 
+# ---- papers ---------------------------------------------------------------------------------------------------------
+
+TOFU_PAPER = Paper(
+    "TOFU: A Task of Fictitious Unlearning for LLMs",
+    "2401.06121",
+    """@inproceedings{maini2024tofu,
+  title     = {{TOFU}: A Task of Fictitious Unlearning for {LLMs}},
+  author    = {Maini, Pratyush and Feng, Zhili and Schwarzschild, Avi and Lipton, Zachary C. and Kolter, J. Zico},
+  booktitle = {First Conference on Language Modeling},
+  year      = {2024},
+  url       = {https://arxiv.org/abs/2401.06121}
+}""",
+)
+_GA_PAPER = Paper(
+    "Knowledge Unlearning for Mitigating Privacy Risks in Language Models",
+    "2210.01504",
+    """@inproceedings{jang2023knowledge,
+  title     = {Knowledge Unlearning for Mitigating Privacy Risks in Language Models},
+  author    = {Jang, Joel and Yoon, Dongkeun and Yang, Sohee and Cha, Sungmin and Lee, Moontae and Logeswaran,
+               Lajanugen and Seo, Minjoon},
+  booktitle = {Proceedings of the 61st Annual Meeting of the Association for Computational Linguistics},
+  year      = {2023},
+  url       = {https://arxiv.org/abs/2210.01504}
+}""",
+)
+_GRADDIFF_PAPER = Paper(
+    "Continual Learning and Private Unlearning",
+    "2203.12817",
+    """@inproceedings{liu2022continual,
+  title     = {Continual Learning and Private Unlearning},
+  author    = {Liu, Bo and Liu, Qiang and Stone, Peter},
+  booktitle = {Conference on Lifelong Learning Agents},
+  year      = {2022},
+  url       = {https://arxiv.org/abs/2203.12817}
+}""",
+)
+_NPO_PAPER = Paper(
+    "Negative Preference Optimization: From Catastrophic Collapse to Effective Unlearning",
+    "2404.05868",
+    """@inproceedings{zhang2024negative,
+  title     = {Negative Preference Optimization: From Catastrophic Collapse to Effective Unlearning},
+  author    = {Zhang, Ruiqi and Lin, Licong and Bai, Yu and Mei, Song},
+  booktitle = {First Conference on Language Modeling},
+  year      = {2024},
+  url       = {https://arxiv.org/abs/2404.05868}
+}""",
+)
+_SIMNPO_PAPER = Paper(
+    "Simplicity Prevails: Rethinking Negative Preference Optimization for LLM Unlearning",
+    "2410.07163",
+    """@article{fan2024simplicity,
+  title   = {Simplicity Prevails: Rethinking Negative Preference Optimization for {LLM} Unlearning},
+  author  = {Fan, Chongyu and Liu, Jiancheng and Lin, Licong and Jia, Jinghan and Zhang, Ruiqi and Mei, Song and
+             Liu, Sijia},
+  journal = {arXiv preprint arXiv:2410.07163},
+  year    = {2024}
+}""",
+)
+_DPO_PAPER = Paper(
+    "Direct Preference Optimization: Your Language Model is Secretly a Reward Model",
+    "2305.18290",
+    """@inproceedings{rafailov2023direct,
+  title     = {Direct Preference Optimization: Your Language Model is Secretly a Reward Model},
+  author    = {Rafailov, Rafael and Sharma, Archit and Mitchell, Eric and Ermon, Stefano and Manning, Christopher D.
+               and Finn, Chelsea},
+  booktitle = {Advances in Neural Information Processing Systems},
+  year      = {2023},
+  url       = {https://arxiv.org/abs/2305.18290}
+}""",
+)
+_RMU_PAPER = Paper(
+    "The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning",
+    "2403.03218",
+    """@inproceedings{li2024wmdp,
+  title     = {The {WMDP} Benchmark: Measuring and Reducing Malicious Use with Unlearning},
+  author    = {Li, Nathaniel and Pan, Alexander and Gopal, Anjali and Yue, Summer and Berrios, Daniel and Gatti,
+               Alice and others},
+  booktitle = {International Conference on Machine Learning},
+  year      = {2024},
+  url       = {https://arxiv.org/abs/2403.03218}
+}""",
+)
+_UNDIAL_PAPER = Paper(
+    "UNDIAL: Self-Distillation with Adjusted Logits for Robust Unlearning in Large Language Models",
+    "2402.10052",
+    """@article{dong2024undial,
+  title   = {{UNDIAL}: Self-Distillation with Adjusted Logits for Robust Unlearning in Large Language Models},
+  author  = {Dong, Yijiang River and Lin, Hongzhou and Belkin, Mikhail and Huerta, Ramon and Vuli{\'c}, Ivan},
+  journal = {arXiv preprint arXiv:2402.10052},
+  year    = {2024}
+}""",
+)
+_WGA_PAPER = Paper(
+    "Rethinking LLM Unlearning Objectives: A Gradient Perspective and Go Beyond",
+    "2502.19301",
+    """@inproceedings{wang2025rethinking,
+  title     = {Rethinking {LLM} Unlearning Objectives: A Gradient Perspective and Go Beyond},
+  author    = {Wang, Qizhou and Zhou, Jin Peng and Zhou, Zhanke and Shin, Saebyeol and Han, Bo and
+               Weinberger, Kilian Q.},
+  booktitle = {International Conference on Learning Representations},
+  year      = {2025},
+  url       = {https://arxiv.org/abs/2502.19301}
+}""",
+)
+_SATIMP_PAPER = Paper(
+    "Exploring Criteria of Loss Reweighting to Enhance LLM Unlearning",
+    "2505.11953",
+    """@inproceedings{yang2025exploring,
+  title     = {Exploring Criteria of Loss Reweighting to Enhance {LLM} Unlearning},
+  author    = {Yang, Puning and Wang, Qizhou and Huang, Zhuo and Liu, Tongliang and Zhang, Chengqi and Han, Bo},
+  booktitle = {International Conference on Machine Learning},
+  year      = {2025},
+  url       = {https://arxiv.org/abs/2505.11953}
+}""",
+)
+_CEU_PAPER = Paper(
+    "CE-U: Cross Entropy Unlearning",
+    "2503.01224",
+    """@article{yang2025ceu,
+  title   = {{CE-U}: Cross Entropy Unlearning},
+  author  = {Yang, Bo},
+  journal = {arXiv preprint arXiv:2503.01224},
+  year    = {2025}
+}""",
+)
+_PDU_PAPER = Paper(
+    "Constrained Entropic Unlearning: A Primal-Dual Framework for Large Language Models",
+    "2506.05314",
+    """@article{entesari2025constrained,
+  title   = {Constrained Entropic Unlearning: A Primal-Dual Framework for Large Language Models},
+  author  = {Entesari, Taha and Hatami, Arman and Khaziev, Rinat and Ramakrishna, Anil and Fazlyab, Mahyar},
+  journal = {arXiv preprint arXiv:2506.05314},
+  year    = {2025}
+}""",
+)
+
+# ---- methods ----------------------------------------------------------------------------------------------------------
+
 _ALPHA = Param(1.0, minimum=0.0, help="weight of the retain loss")
 _GAMMA = Param(1.0, minimum=0.0, help="weight of the forget loss")
 _RETAIN = Param("NLL", kind=str, choices=RETAIN_LOSS_TYPES, help="retain loss: NLL, or KL(ref || model)")
@@ -80,6 +296,8 @@ register_method(
     MethodSpec(
         name="GradAscent",
         trainer="hf_unlearn.trainers.graddiff:GradAscentTrainer",
+        paper=_GA_PAPER,
+        tags=("gradascent",),
         params={},
         pattern=PATTERN_PLAIN,
         summary="gradient ascent on the forget set",
@@ -90,6 +308,8 @@ register_method(
     MethodSpec(
         name="GradDiff",
         trainer="hf_unlearn.trainers.graddiff:GradDiffTrainer",
+        paper=_GRADDIFF_PAPER,
+        tags=("graddiff",),
         params={"alpha": _ALPHA, "gamma": _GAMMA, "retain_loss_type": _RETAIN},
         pattern=PATTERN_ALPHA,
         summary="gradient ascent on the forget set, gradient descent on the retain set",
@@ -97,7 +317,9 @@ register_method(
     )
 )
 
-# ---- the method zoo (reference section 3; defaults are open-unlearning's TOFU yaml values) -------------------------
+# ---- the method zoo --------------------------------------------------------------------------------------------------
+# Defaults are open-unlearning's TOFU yaml values, except SatImp: that yaml swaps alpha and gamma (gamma 0.1,
+# alpha 1); ours follow its trainer class defaults and README (gamma 1, alpha 0.1).
 
 
 def _beta(default: float, help: str = "inverse temperature") -> Param:
@@ -108,17 +330,22 @@ register_method(
     MethodSpec(
         name="NPO",
         trainer="hf_unlearn.trainers.npo:NPOTrainer",
+        paper=_NPO_PAPER,
+        tags=("npo",),
+        forget_reference=True,
+        reference_sequence_paths=("forget",),
         params={"beta": _beta(0.1), "alpha": _ALPHA, "gamma": _GAMMA, "retain_loss_type": _RETAIN},
         pattern=PATTERN_BETA,
         summary="negative preference optimisation: push the forget answers' likelihood below the reference's",
         formula="L = gamma * mean_seq[-(2/beta) logsigmoid(-beta (log p(y|x) - log p_ref(y|x)))] + alpha * L_retain",
-        precomputable_reference=True,
     )
 )
 register_method(
     MethodSpec(
         name="SimNPO",
         trainer="hf_unlearn.trainers.simnpo:SimNPOTrainer",
+        paper=_SIMNPO_PAPER,
+        tags=("simnpo",),
         params={
             "beta": _beta(4.5),
             "alpha": _ALPHA,
@@ -135,6 +362,10 @@ register_method(
     MethodSpec(
         name="IdkDPO",
         trainer="hf_unlearn.trainers.dpo:IdkDPOTrainer",
+        paper=_DPO_PAPER,
+        tags=("dpo", "idk"),
+        forget_reference=True,
+        reference_sequence_paths=("forget.original", "forget.alternate"),
         params={"beta": _beta(0.1), "alpha": _ALPHA, "gamma": _GAMMA, "retain_loss_type": _RETAIN},
         pattern=PATTERN_BETA,
         summary="DPO preferring a refusal ('I don't know') over the original forget answer",
@@ -143,13 +374,14 @@ register_method(
             "- (log p(y|x) - log p_ref(y|x))))] + alpha * L_retain"
         ),
         dataset_builder="hf_unlearn.data.idk:build_idk_dpo_dataset",
-        precomputable_reference=True,
     )
 )
 register_method(
     MethodSpec(
         name="IdkNLL",
         trainer="hf_unlearn.trainers.idknll:IdkNLLTrainer",
+        paper=TOFU_PAPER,
+        tags=("idk",),
         params={"alpha": _ALPHA, "gamma": _GAMMA, "retain_loss_type": _RETAIN},
         pattern=PATTERN_ALPHA,
         summary="finetune the forget questions towards refusals, keep the retain set",
@@ -161,6 +393,8 @@ register_method(
     MethodSpec(
         name="RMU",
         trainer="hf_unlearn.trainers.rmu:RMUTrainer",
+        paper=_RMU_PAPER,
+        tags=("rmu",),
         params={
             "steering_coeff": Param(2.0, minimum=0.0, exclusive_minimum=True, help="norm of the control vector"),
             "alpha": _ALPHA,
@@ -174,6 +408,8 @@ register_method(
                 help="EMBED_DIFF (activations vs the reference's), NLL, or KL(ref || model)",
             ),
         },
+        # layers after the steered one (and the LM head) get no gradient from the activation loss
+        training_defaults={"ddp_find_unused_parameters": True},
         pattern=PATTERN_RMU,
         summary="representation misdirection: forget activations to a random direction, retain activations kept",
         formula="L = gamma * A(h(forget), c) + alpha * A(h(retain), h_ref(retain)), A = masked mean squared error",
@@ -183,6 +419,9 @@ register_method(
     MethodSpec(
         name="UNDIAL",
         trainer="hf_unlearn.trainers.undial:UNDIALTrainer",
+        paper=_UNDIAL_PAPER,
+        tags=("undial",),
+        forget_reference=True,
         params={
             "beta": _beta(10.0, "how far the teacher's logit of the true token is lowered"),
             "alpha": Param(0.0, minimum=0.0, help="weight of the retain loss (the paper uses none)"),
@@ -198,6 +437,8 @@ register_method(
     MethodSpec(
         name="WGA",
         trainer="hf_unlearn.trainers.wga:WGATrainer",
+        paper=_WGA_PAPER,
+        tags=("wga",),
         params={
             "beta": Param(1.0, minimum=0.0, help="exponent of p in the token weight"),
             "alpha": _ALPHA,
@@ -213,6 +454,8 @@ register_method(
     MethodSpec(
         name="SatImp",
         trainer="hf_unlearn.trainers.wga:SatImpTrainer",
+        paper=_SATIMP_PAPER,
+        tags=("satimp",),
         params={
             "beta1": Param(5.0, minimum=0.0, help="exponent of p in the token weight"),
             "beta2": Param(1.0, minimum=0.0, help="exponent of (1 - p) in the token weight"),
@@ -229,6 +472,8 @@ register_method(
     MethodSpec(
         name="CEU",
         trainer="hf_unlearn.trainers.ceu:CEUTrainer",
+        paper=_CEU_PAPER,
+        tags=("ceu",),
         params={
             "ignore_first_n_answer_tokens": Param(1, kind=int, minimum=0, help="answer tokens left out of the loss"),
         },
@@ -241,6 +486,8 @@ register_method(
     MethodSpec(
         name="PDU",
         trainer="hf_unlearn.trainers.pdu:PDUTrainer",
+        paper=_PDU_PAPER,
+        tags=("pdu",),
         params={
             "retain_loss_eps": Param(None, minimum=0.0, help="bound on the retain loss (required)"),
             "dual_step_size": Param(1.0, minimum=0.0, help="dual ascent step size"),

@@ -1,4 +1,4 @@
-"""Recipe -> trained model folder. Each step is a function of its own (DESIGN.md data flow).
+"""Recipe -> trained model folder. Each step is a function of its own.
 
 recipe -> TrainingArguments (before any model loads, so ZeRO-3 can partition at load) -> tokenizer + model(s)
 -> TOFU splits -> chat features -> dataset -> trainer.train() -> BF16 save + run metadata.
@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from hf_unlearn.errors import first_line, register_user_error
-from hf_unlearn.recipe import Recipe, RecipeError
+from hf_unlearn.recipe import SCHEMA, Recipe, RecipeError
 
 logger = logging.getLogger(__name__)
 
@@ -62,44 +62,26 @@ def trainer_class(recipe: Recipe):
 
 
 def build_training_args(recipe: Recipe, n_train: int, output_dir: str | None = None):
-    """The method's config dataclass, filled from the recipe."""
+    """The method's config dataclass, filled from the recipe.
+
+    Recipe keys that set a `TrainingArguments` field as is say so in the schema (`Field.train_args`); only the
+    settings derived from several keys or from the launch are spelled out here.
+    """
     import torch
 
     cls = trainer_class(recipe).config_class
-    bf16 = recipe["bf16"]
-    use_cpu = not torch.cuda.is_available()
-    kwargs = dict(
+    kwargs = {arg: recipe[key] for key, spec in SCHEMA.items() for arg in spec.train_args}
+    kwargs.update(
         output_dir=output_dir or recipe.output_dir,
-        learning_rate=recipe["learning_rate"],
-        num_train_epochs=recipe["num_train_epochs"],
-        max_steps=recipe["max_steps"],
-        per_device_train_batch_size=recipe["per_device_train_batch_size"],
-        per_device_eval_batch_size=recipe["per_device_train_batch_size"],
         gradient_accumulation_steps=gradient_accumulation(recipe, world_size()),
-        weight_decay=recipe["weight_decay"],
         warmup_steps=warmup_steps(recipe, n_train),
-        lr_scheduler_type=recipe["lr_scheduler_type"],
-        max_grad_norm=recipe["max_grad_norm"],
-        optim=recipe["optim"],
-        seed=recipe["seed"],
-        data_seed=recipe["seed"],
-        bf16=bf16,
-        use_cpu=use_cpu,
-        activation_checkpointing=recipe["gradient_checkpointing"],
-        loss_normalization=recipe["loss_normalization"],
-        logging_steps=recipe["logging_steps"],
-        save_strategy=recipe["save_strategy"],
-        save_steps=recipe["save_steps"],
-        save_total_limit=recipe["save_total_limit"],
+        use_cpu=not torch.cuda.is_available(),
         save_only_model=False,
-        report_to=recipe["report_to"],
         eval_strategy="no",
         disable_tqdm=False,
         ddp_find_unused_parameters=False,
     )
     kwargs.update(recipe.method_params)
-    if recipe.get("precompute_ref_log_probs"):
-        kwargs["precompute_ref_log_probs"] = True
     return cls(**kwargs)
 
 

@@ -16,7 +16,7 @@ import yaml
 from hf_unlearn import naming
 from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_OF, RETAIN_OF, RETAIN_SPLITS, SOURCES
 from hf_unlearn.evaluation.gibberish import DEFAULT_GIBBERISH_MODEL
-from hf_unlearn.methods import METHODS, get_method
+from hf_unlearn.methods import METHODS, check_value, get_method
 
 TASKS = ("unlearn", "finetune")
 FINETUNE_SPLITS = ("full",) + FORGET_SPLITS + RETAIN_SPLITS
@@ -41,6 +41,8 @@ class Field:
     exclusive_minimum: bool = False
     nullable: bool = False
     help: str = ""
+    #: The `TrainingArguments` fields this key sets, as is (`build_training_args` copies them).
+    train_args: tuple[str, ...] = ()
 
 
 #: Every recipe key. Nested YAML sections (data:, eval:) are the dotted keys below.
@@ -56,29 +58,46 @@ SCHEMA: dict[str, Field] = {
     "finetune_splits": Field(["full"], list, help="splits a finetune run trains on"),
     "finetune_name": Field(None, str, nullable=True, help="name of a finetuned model (default: from its splits)"),
     # optimisation
-    "learning_rate": Field(1e-5, float, minimum=0.0, exclusive_minimum=True),
-    "num_train_epochs": Field(5.0, float, minimum=0.0, exclusive_minimum=True),
-    "max_steps": Field(-1, int, help="stop after this many optimizer steps (-1: use num_train_epochs)"),
-    "effective_batch_size": Field(32, int, minimum=1, help="examples per optimizer step over all processes"),
-    "per_device_train_batch_size": Field(8, int, minimum=1, help="micro-batch size (accumulation is derived)"),
-    "weight_decay": Field(0.01, float, minimum=0.0),
-    "warmup_epochs": Field(1.0, float, minimum=0.0, help="linear warm-up length in epochs of the train set"),
-    "lr_scheduler_type": Field("linear", str, SCHEDULERS),
-    "max_grad_norm": Field(1.0, float, minimum=0.0),
-    "optim": Field("adamw_torch", str),
-    "seed": Field(0, int),
-    "bf16": Field(True, bool, help="bf16 autocast with fp32 master weights"),
-    "gradient_checkpointing": Field(False, bool),
-    "loss_normalization": Field("effective_batch", str, LOSS_NORMALIZATIONS),
-    "precompute_ref_log_probs": Field(
-        False, bool, help="score the forget set with the reference once before training, then free the reference"
+    "learning_rate": Field(1e-5, float, minimum=0.0, exclusive_minimum=True, train_args=("learning_rate",)),
+    "num_train_epochs": Field(5.0, float, minimum=0.0, exclusive_minimum=True, train_args=("num_train_epochs",)),
+    "max_steps": Field(
+        -1, int, help="stop after this many optimizer steps (-1: use num_train_epochs)", train_args=("max_steps",)
     ),
-    "logging_steps": Field(5, int, minimum=1),
-    "save_strategy": Field("no", str, SAVE_STRATEGIES),
-    "save_steps": Field(500, int, minimum=1),
-    "save_total_limit": Field(None, int, minimum=1, nullable=True),
+    "effective_batch_size": Field(32, int, minimum=1, help="examples per optimizer step over all processes"),
+    "per_device_train_batch_size": Field(
+        8,
+        int,
+        minimum=1,
+        help="micro-batch size (accumulation is derived)",
+        train_args=("per_device_train_batch_size", "per_device_eval_batch_size"),
+    ),
+    "weight_decay": Field(0.01, float, minimum=0.0, train_args=("weight_decay",)),
+    "warmup_epochs": Field(1.0, float, minimum=0.0, help="linear warm-up length in epochs of the train set"),
+    "lr_scheduler_type": Field("linear", str, SCHEDULERS, train_args=("lr_scheduler_type",)),
+    "max_grad_norm": Field(1.0, float, minimum=0.0, train_args=("max_grad_norm",)),
+    "optim": Field("adamw_torch", str, train_args=("optim",)),
+    "seed": Field(0, int, train_args=("seed", "data_seed")),
+    "bf16": Field(True, bool, help="bf16 autocast with fp32 master weights", train_args=("bf16",)),
+    "gradient_checkpointing": Field(False, bool, train_args=("activation_checkpointing",)),
+    "loss_normalization": Field(
+        "effective_batch",
+        str,
+        LOSS_NORMALIZATIONS,
+        help="effective_batch (split-invariant) or micro_batch (open-unlearning compatible)",
+        train_args=("loss_normalization",),
+    ),
+    "precompute_ref_log_probs": Field(
+        False,
+        bool,
+        help="score the forget set with the reference once before training, then free the reference",
+        train_args=("precompute_ref_log_probs",),
+    ),
+    "logging_steps": Field(5, int, minimum=1, help="log every N optimizer steps", train_args=("logging_steps",)),
+    "save_strategy": Field("no", str, SAVE_STRATEGIES, train_args=("save_strategy",)),
+    "save_steps": Field(500, int, minimum=1, train_args=("save_steps",)),
+    "save_total_limit": Field(None, int, minimum=1, nullable=True, train_args=("save_total_limit",)),
     "output_dir": Field(None, str, nullable=True, help="default: saves/<task>/<run name>"),
-    "report_to": Field("none", str),
+    "report_to": Field("none", str, train_args=("report_to",)),
     # data
     "data.source": Field("auto", str, help="auto | hub | bundled | a directory of <split>.jsonl"),
     "data.eos_as_pad": Field(False, bool, help="open-unlearning's pad=EOS masking, for comparable numbers"),
@@ -191,33 +210,10 @@ def _coerce(key: str, value, kind: type, nullable: bool):
 
 
 def _check_range(key: str, value, minimum, exclusive: bool, choices) -> None:
-    if value is None:
-        return
-    if choices is not None and value not in choices:
-        raise RecipeError(f"{key}: '{value}' is not allowed; allowed: {', '.join(map(str, choices))}")
-    if minimum is not None:
-        bad = value <= minimum if exclusive else value < minimum
-        if bad:
-            op = ">" if exclusive else ">="
-            raise RecipeError(f"{key}: must be {op} {minimum:g}, got {value:g}")
-
-
-def _precomputable() -> list[str]:
-    return [name for name, spec in METHODS.items() if spec.precomputable_reference]
-
-
-def _check_precompute(spec, values: dict) -> None:
-    """Precomputed reference log-probs only replace a reference that is used for summed forget log-probs alone."""
-    if not spec.precomputable_reference:
-        raise RecipeError(
-            f"precompute_ref_log_probs: {spec.name} needs the reference model's full token distributions during "
-            f"training, or uses no reference; it works with {', '.join(_precomputable())} (set it to false)"
-        )
-    if values.get("retain_loss_type") == "KL":
-        raise RecipeError(
-            "precompute_ref_log_probs: retain_loss_type KL needs the live reference on every retain batch "
-            "(use retain_loss_type NLL, or set precompute_ref_log_probs to false)"
-        )
+    try:
+        check_value(key, value, choices, minimum, exclusive)
+    except ValueError as err:
+        raise RecipeError(str(err)) from None
 
 
 def _check_eval(values: dict) -> None:
@@ -306,12 +302,16 @@ class Recipe:
                 allowed = ", ".join(spec.params) or "none"
                 raise RecipeError(f"{key}: not a parameter of {spec.name}; its parameters: {allowed}")
         for key, param in spec.params.items():
-            value = v[key] if v[key] is not None else param.default
-            value = _coerce(key, value, param.kind, False)
-            _check_range(key, value, param.minimum, param.exclusive_minimum, param.choices)
+            value = _coerce(key, v[key] if v[key] is not None else param.default, param.kind, False)
+            try:
+                param.check(key, value)
+            except ValueError as err:
+                raise RecipeError(str(err)) from None
             v[key] = value
         if v["precompute_ref_log_probs"]:
-            _check_precompute(spec, v)
+            problem = spec.precompute_error(v.get("retain_loss_type"))
+            if problem:
+                raise RecipeError(problem)
         if v["effective_batch_size"] % v["per_device_train_batch_size"]:
             raise RecipeError(
                 "per_device_train_batch_size: must divide effective_batch_size "

@@ -15,7 +15,8 @@ from collections import defaultdict
 import torch
 from transformers import Trainer, TrainerCallback
 
-from hf_unlearn.trainers.losses import label_token_count, sequence_nll
+from hf_unlearn.trainers.losses import kl_ref_to_model, label_token_count, nll_loss, sequence_nll
+from hf_unlearn.trainers.method_utils import logits_of
 
 
 class _PairingEpochCallback(TrainerCallback):
@@ -41,25 +42,41 @@ def leaf_batches(batch: dict, prefix: str = ""):
 
 
 class UnlearningTrainer(Trainer):
-    """Base class: subclasses implement `compute_unlearning_loss(model, inputs)`."""
+    """Base class: a method's trainer names its spec and implements `compute_unlearning_loss(model, inputs)`.
+
+    `class NPOTrainer(UnlearningTrainer, method="NPO")` takes everything but the loss from the registered
+    `MethodSpec`: the config class (`config_class`), the tags, whether a reference model is needed and which
+    reference log-probs can be precomputed.
+    """
 
     _tag_names = ["hf-unlearn", "machine-unlearning", "tofu"]
     _name = "Unlearning"
-    _paper: dict = {}
+    #: The method's spec (None for trainers that implement no registered method, such as finetuning).
+    method_spec = None
+
+    def __init_subclass__(cls, method: str | None = None, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if method is None:
+            return
+        from hf_unlearn.methods import get_method
+        from hf_unlearn.trainers.config import method_config
+
+        cls.method_spec = get_method(method)
+        cls._name = method
+        cls.config_class = method_config(method)
+        cls._tag_names = UnlearningTrainer._tag_names + list(cls.method_spec.tags)
 
     @classmethod
     def requires_reference(cls, args) -> bool:
         """Whether this method, with these arguments, needs a frozen reference model."""
-        return False
+        return cls.method_spec is not None and cls.method_spec.requires_reference(
+            getattr(args, "retain_loss_type", None)
+        )
 
     @classmethod
     def reference_sequence_paths(cls, args) -> tuple[str, ...]:
-        """Sub-batches whose reference *summed log-probs* are all this method needs from the reference.
-
-        Non-empty means `precompute_ref_log_probs` can replace the live reference; () means the method needs full
-        reference distributions (RMU, UNDIAL, a KL retain loss) or no reference at all.
-        """
-        return ()
+        """Sub-batches whose reference log-probs `precompute_ref_log_probs` precomputes (the spec says which)."""
+        return cls.method_spec.reference_sequence_paths if cls.method_spec is not None else ()
 
     def __init__(self, model=None, args=None, ref_model=None, **kwargs) -> None:
         super().__init__(model=model, args=args, **kwargs)
@@ -107,12 +124,11 @@ class UnlearningTrainer(Trainer):
 
     # ---- precomputed reference log-probs ------------------------------------------------------------------------
     def _check_precompute(self) -> None:
-        if not self.reference_sequence_paths(self.args):
-            raise ValueError(
-                f"precompute_ref_log_probs: {self._name} (retain_loss_type "
-                f"{getattr(self.args, 'retain_loss_type', 'n/a')}) needs the reference model's full token "
-                "distributions during training, or uses no reference; set precompute_ref_log_probs to false"
-            )
+        if self.method_spec is None:
+            raise ValueError(f"precompute_ref_log_probs: {self._name} uses no reference model (set it to false)")
+        problem = self.method_spec.precompute_error(getattr(self.args, "retain_loss_type", None))
+        if problem:
+            raise ValueError(problem)
         if hasattr(self.data_collator, "keep_index"):
             self.data_collator.keep_index = True  # the table is keyed by each item's index
 
@@ -160,6 +176,17 @@ class UnlearningTrainer(Trainer):
         if getattr(self.args, "precompute_ref_log_probs", False) and self._ref_log_probs is None:
             self.precompute_reference()
         return super().train(*args, **kwargs)
+
+    # ---- the retain loss every method with a retain term shares -------------------------------------------------
+    def retain_loss(self, model, retain: dict) -> torch.Tensor:
+        """L_retain on a retain sub-batch: token-mean NLL, or KL(ref || model) over its positions."""
+        logits = logits_of(model, retain)
+        if self.args.retain_loss_type == "NLL":
+            return nll_loss(logits, retain["labels"], self.normalizer("retain", "tokens"))
+        ref = self.reference_logits(retain)
+        if self.args.loss_normalization == "micro_batch":
+            return kl_ref_to_model(logits, ref)
+        return kl_ref_to_model(logits, ref, retain["attention_mask"], self.normalizer("retain", "positions"))
 
     # ---- loss normalisation ------------------------------------------------------------------------------------
     @property

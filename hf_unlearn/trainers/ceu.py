@@ -1,25 +1,19 @@
-"""CE-U: cross-entropy unlearning against the model's own distribution without the true token (section 3.10)."""
+"""CE-U: cross-entropy unlearning against the model's own distribution without the true token."""
 
 from __future__ import annotations
 
 from hf_unlearn.trainers.base import UnlearningTrainer
-from hf_unlearn.trainers.config import CEUConfig
 from hf_unlearn.trainers.losses import ceu_loss, mask_first_answer_tokens
 from hf_unlearn.trainers.method_utils import as_local_mean, logits_of
 
 
-class CEUTrainer(UnlearningTrainer):
+class CEUTrainer(UnlearningTrainer, method="CEU"):
     """loss = mean over answer positions of CE(z, softmax(stopgrad(z) with the true label's logit at -inf)).
 
     The first `ignore_first_n_answer_tokens` answer tokens of each row are left out. Forget data only: the retain
     half of each batch is not used, and no reference model is needed. The token mean is over the effective batch,
     counted after the masking.
     """
-
-    config_class = CEUConfig
-    _name = "CEU"
-    _tag_names = UnlearningTrainer._tag_names + ["ceu"]
-    _paper = {"title": "CE-U: Cross Entropy Unlearning"}
 
     def _masked(self, forget: dict) -> dict:
         return {**forget, "labels": mask_first_answer_tokens(forget["labels"], self.args.ignore_first_n_answer_tokens)}

@@ -1,15 +1,13 @@
-"""IdkDPO: DPO with a refusal as the preferred answer and the original answer as the rejected one (section 3.5)."""
+"""IdkDPO: DPO with a refusal as the preferred answer and the original answer as the rejected one ."""
 
 from __future__ import annotations
 
 from hf_unlearn.trainers.base import UnlearningTrainer
-from hf_unlearn.trainers.config import IdkDPOConfig
-from hf_unlearn.trainers.graddiff import GradDiffTrainer
 from hf_unlearn.trainers.losses import dpo_loss, sequence_nll
 from hf_unlearn.trainers.method_utils import as_local_mean, logits_of, retain_log
 
 
-class IdkDPOTrainer(GradDiffTrainer):
+class IdkDPOTrainer(UnlearningTrainer, method="IdkDPO"):
     """loss = gamma * mean_pairs[-(2/beta) logsigmoid(beta ((lw - lw_ref) - (ll - ll_ref)))] + alpha * L_retain.
 
     Batches: {"forget": {"original": loser, "alternate": refusal}, "retain": ...} from
@@ -17,28 +15,6 @@ class IdkDPOTrainer(GradDiffTrainer):
     open-unlearning (standard DPO has none). The refusal per item comes from (seed, epoch, index), not the global
     RNG; `precompute_ref_log_probs` scores every (question, refusal) pair training will use.
     """
-
-    config_class = IdkDPOConfig
-    _name = "IdkDPO"
-    _tag_names = UnlearningTrainer._tag_names + ["dpo", "idk"]
-    _paper = {
-        "title": "Direct Preference Optimization: Your Language Model is Secretly a Reward Model",
-        "id": "2305.18290",
-        "citation": (
-            "@inproceedings{rafailov2023direct,\n  title={Direct Preference Optimization: Your Language Model is "
-            "Secretly a Reward Model},\n  author={Rafailov, Rafael and Sharma, Archit and Mitchell, Eric and Ermon, "
-            "Stefano and Manning, Christopher D. and Finn, Chelsea},\n  booktitle={Advances in Neural Information "
-            "Processing Systems},\n  year={2023}\n}"
-        ),
-    }
-
-    @classmethod
-    def requires_reference(cls, args) -> bool:
-        return True
-
-    @classmethod
-    def reference_sequence_paths(cls, args) -> tuple[str, ...]:
-        return () if args.retain_loss_type == "KL" else ("forget.original", "forget.alternate")
 
     def _log_ratio(self, model, path: str, batch: dict):
         nll, _ = sequence_nll(logits_of(model, batch), batch["labels"])

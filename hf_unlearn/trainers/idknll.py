@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from hf_unlearn.trainers.base import UnlearningTrainer
-from hf_unlearn.trainers.config import IdkNLLConfig
-from hf_unlearn.trainers.graddiff import GradDiffTrainer
 from hf_unlearn.trainers.losses import nll_loss
 from hf_unlearn.trainers.method_utils import as_local_mean, logits_of, retain_log
 
 
-class IdkNLLTrainer(GradDiffTrainer):
+class IdkNLLTrainer(UnlearningTrainer, method="IdkNLL"):
     """loss = gamma * NLL(refusal answers to forget questions) + alpha * L_retain.
 
     Batches: {"forget": refusal feature, "retain": ...} from `hf_unlearn.data.idk.build_idk_nll_dataset`.
@@ -17,10 +15,6 @@ class IdkNLLTrainer(GradDiffTrainer):
     depends on token counts); here the two token means are separate and weighted by gamma and alpha, the form
     open-unlearning's `alpha` in its IdkNLL run names implies.
     """
-
-    config_class = IdkNLLConfig
-    _name = "IdkNLL"
-    _tag_names = UnlearningTrainer._tag_names + ["idk"]
 
     def compute_unlearning_loss(self, model, inputs):
         forget = inputs["forget"]

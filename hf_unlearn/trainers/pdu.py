@@ -1,4 +1,4 @@
-"""PDU: primal-dual unlearning, forget loss under a retain-loss constraint (reference section 3.11)."""
+"""PDU: primal-dual unlearning, forget loss under a retain-loss constraint ."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from transformers import TrainerCallback, TrainerState
 from transformers.trainer_callback import ExportableState
 
 from hf_unlearn.trainers.base import UnlearningTrainer
-from hf_unlearn.trainers.config import PDUConfig
-from hf_unlearn.trainers.graddiff import GradDiffTrainer
 from hf_unlearn.trainers.losses import logit_margin_loss, pdu_dual_update
 from hf_unlearn.trainers.method_utils import as_local_mean, local_count, logits_of, retain_kind, retain_log
 
@@ -59,7 +57,7 @@ class _DualCallback(TrainerCallback):
         self.trainer.end_of_epoch(state.epoch or 0.0)
 
 
-class PDUTrainer(GradDiffTrainer):
+class PDUTrainer(UnlearningTrainer, method="PDU"):
     """loss = gamma * margin(forget) + lambda_r * (L_retain - eps); lambda_r starts at alpha.
 
     margin = mean over positions predicting answer tokens of (max_v z - mean_v z)^2. With `primal_dual`, lambda_r
@@ -74,13 +72,10 @@ class PDUTrainer(GradDiffTrainer):
     Differences from open-unlearning, each intended: the margin is taken at the positions predicting answer tokens
     (it uses the unshifted mask), and with `dual_update_upon: step` lambda_r moves once per optimizer step with the
     effective batch's retain loss (it updates on every micro-batch, so the step count depended on gradient
-    accumulation). `epoch` updates use the mean retain loss over one no-grad pass of the train data, as there.
+    accumulation). `epoch` updates use the mean retain loss over one no-grad pass of the train data, as there, but
+    weighted by each batch's retain count (tokens, or positions for KL), where open-unlearning averages the per-batch
+    means unweighted.
     """
-
-    config_class = PDUConfig
-    _name = "PDU"
-    _tag_names = UnlearningTrainer._tag_names + ["pdu"]
-    _paper = {"title": "Constrained Entropic Unlearning: A Primal-Dual Framework for Large Language Models"}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -1,4 +1,4 @@
-"""RMU: representation misdirection (reference section 3.6)."""
+"""RMU: representation misdirection."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from contextlib import contextmanager
 import torch
 
 from hf_unlearn.trainers.base import UnlearningTrainer
-from hf_unlearn.trainers.config import RMUConfig
-from hf_unlearn.trainers.graddiff import GradDiffTrainer
 from hf_unlearn.trainers.losses import masked_activation_loss, rmu_control_vector
 from hf_unlearn.trainers.method_utils import as_local_mean, find_module, retain_log
 
@@ -29,26 +27,22 @@ def capture_output(module: torch.nn.Module):
         handle.remove()
 
 
-class RMUTrainer(GradDiffTrainer):
+class RMUTrainer(UnlearningTrainer, method="RMU"):
     """loss = gamma * A(h(forget), c) + alpha * A(h(retain), h_ref(retain)), h = output of the `module_regex` module.
 
     A(h, t) = mean over sequences of the mean over answer positions of mean_d (h - t)^2; c = steering_coeff * u/|u|,
-    u ~ U[0,1)^d. Other retain types (NLL, KL) use GradDiff's retain loss.
+    u ~ U[0,1)^d. Other retain types (NLL, KL) use the shared retain loss of `UnlearningTrainer`.
 
     Differences from open-unlearning, each intended: the control vector comes from a generator seeded with the run's
     seed (not the global RNG state at the first step), parameters outside `trainable_params_regex` are frozen (it
     re-enables their gradients after building the optimizer), and forwards skip the vocabulary projection except for
     one position (`logits_to_keep=1`); only the steered module's output is used.
+
+    The activation loss is the intended mean over sequences of each sequence's mean over its answer positions,
+    mean_b(s_b / n_b). open-unlearning divides a [B] tensor of per-sequence sums by a [B, 1] tensor of counts, which
+    broadcasts to [B, B], so its mean is mean_b(s_b) * mean_b(1 / n_b): sequences are not weighted by their own
+    length. `loss_normalization: micro_batch` does not reproduce that quirk.
     """
-
-    config_class = RMUConfig
-    _name = "RMU"
-    _tag_names = UnlearningTrainer._tag_names + ["rmu"]
-    _paper = {"title": "The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning", "id": "2403.03218"}
-
-    @classmethod
-    def requires_reference(cls, args) -> bool:
-        return args.retain_loss_type in ("EMBED_DIFF", "KL")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

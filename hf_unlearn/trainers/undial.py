@@ -1,15 +1,13 @@
-"""UNDIAL: self-distillation towards a teacher with the true token's logit lowered (reference section 3.7)."""
+"""UNDIAL: self-distillation towards a teacher with the true token's logit lowered ."""
 
 from __future__ import annotations
 
 from hf_unlearn.trainers.base import UnlearningTrainer
-from hf_unlearn.trainers.config import UNDIALConfig
-from hf_unlearn.trainers.graddiff import GradDiffTrainer
 from hf_unlearn.trainers.losses import undial_loss
 from hf_unlearn.trainers.method_utils import as_local_mean, logits_of, retain_log
 
 
-class UNDIALTrainer(GradDiffTrainer):
+class UNDIALTrainer(UnlearningTrainer, method="UNDIAL"):
     """loss = gamma * CE(model, softmax(z_ref - beta * onehot(y))) + alpha * L_retain.
 
     The soft-label cross-entropy counts the positions predicting answer tokens (token mean over the effective batch).
@@ -17,18 +15,6 @@ class UNDIALTrainer(GradDiffTrainer):
     id V-100: distillation towards the teacher with an arbitrary token lowered, diluting the loss with the prompt
     length. With alpha = 0 (the yaml default) the retain forward is skipped instead of computed and weighted 0.
     """
-
-    config_class = UNDIALConfig
-    _name = "UNDIAL"
-    _tag_names = UnlearningTrainer._tag_names + ["undial"]
-    _paper = {
-        "title": "UNDIAL: Self-Distillation with Adjusted Logits for Robust Unlearning in Large Language Models",
-        "id": "2402.10052",
-    }
-
-    @classmethod
-    def requires_reference(cls, args) -> bool:
-        return True
 
     def compute_unlearning_loss(self, model, inputs):
         forget = inputs["forget"]
