@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from hf_unlearn.publish.hub_record import hub_base_model, published_repo_id
+from hf_unlearn.publish.hub_record import hub_base_model, is_hub_id, published_repo_id
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -21,8 +21,9 @@ def is_local_path(value, named_as_path: bool = False) -> bool:
     """Whether a string names a local file or folder.
 
     Absolute (other than `/` itself), home- and `./`-relative strings do; another relative one does when it exists
-    and either holds a `/` or sits under a key known to hold paths (`named_as_path`). Free text (anything with
-    white space), Hub ids and split names are left alone.
+    and either holds a `/` or sits under a key known to hold paths (`named_as_path`). Under such a key, a relative
+    path with a `/` that cannot be a Hub id (`demo_runs/finetune/x`) counts even where it does not exist (publishing
+    from another directory). Free text (anything with white space), Hub ids and split names are left alone.
     """
     if not isinstance(value, str) or not value or value == "tiny" or any(c.isspace() for c in value):
         return False
@@ -31,6 +32,8 @@ def is_local_path(value, named_as_path: bool = False) -> bool:
     path = Path(value).expanduser()
     if path.is_absolute():
         return len(path.parts) > 1
+    if named_as_path and "/" in value and not is_hub_id(value):
+        return True
     return ("/" in value or named_as_path) and path.exists()
 
 
