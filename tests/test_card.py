@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO
 from huggingface_hub import ModelCard
 
 from hf_unlearn.publish.card import render_card
@@ -125,17 +126,48 @@ def test_the_plot_is_a_png(tmp_path):
     assert not (tmp_path / "q.png").exists()
 
 
-def test_without_matplotlib_the_card_says_so(tmp_path, monkeypatch):
+def test_matplotlib_is_a_dependency():
+    """The default install draws the card's loss plot (not only the former `plot` extra)."""
+    from setuptools.config.setupcfg import read_configuration
+
+    options = read_configuration(REPO / "setup.cfg")["options"]
+    assert any(r.startswith("matplotlib") for r in options["install_requires"])
+    assert not options["extras_require"].get("plot")
+
+
+def test_a_broken_matplotlib_leaves_the_plot_out_and_says_why(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
     note = write_loss_plot(LOGS, tmp_path / "p.png")
-    assert "matplotlib is not installed" in note and not (tmp_path / "p.png").exists()
+    assert "could not be imported" in note and not (tmp_path / "p.png").exists()
     run = load_run(make_run(tmp_path / "run", UNLEARN))
     text = render_card(run, "me/m", OTHER, plot_file=None, plot_note=note)
-    assert "No loss plot is included: matplotlib is not installed" in text
+    assert "No loss plot is included: matplotlib, a dependency of hf-unlearn, could not be imported" in text
     assert "![" not in text
 
 
 # ---- the card ------------------------------------------------------------------------------------------------------
+def test_the_hyperparameter_table_names_no_local_path(tmp_path, monkeypatch):
+    """Relative (as `make demo` writes them) and absolute recipe paths appear as the published recipe has them."""
+    monkeypatch.chdir(tmp_path)
+    retain = Path("demo_runs") / "finetune" / "tofu_tiny-llama_retain99"
+    retain.mkdir(parents=True)
+    published = tmp_path / "models" / "target"
+    published.mkdir(parents=True)
+    (published / "hub.json").write_text(json.dumps({"repo_id": "me/tofu_tiny-llama_full"}))
+    holdout = tmp_path / "elsewhere" / "holdout.jsonl"
+    recipe = {
+        **UNLEARN,
+        "eval": {"retain_model": str(retain), "holdout_file": str(holdout)},
+        "tokenizer": str(published),
+    }
+    run = load_run(make_run(tmp_path / "run", recipe))
+    text = render_card(run, "me/m", OTHER, "loss_curves.png")
+    assert "| `eval.retain_model` | ./tofu_tiny-llama_retain99 |" in text
+    assert "| `eval.holdout_file` | ./holdout.jsonl |" in text
+    assert "demo_runs" not in text and str(tmp_path) not in text and "/somewhere/private" not in text
+    assert "tokenizer: me/tofu_tiny-llama_full" in text  # the card's copy of the recipe
+
+
 def test_an_evaluated_unlearned_model_card(tmp_path):
     summary = {"forget_quality": 0.25, "model_utility": 0.5, "forget_truth_ratio": 0.6, "forget_Q_A_Prob": 0.1,
                "forget_Q_A_ROUGE": 0.3, "privleak": 4.5, "extraction_strength": None}  # fmt: skip

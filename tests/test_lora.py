@@ -108,8 +108,9 @@ def test_npo_lora_uses_the_adapter_disabled_base_as_reference(tmp_path, tiny_tar
     assert AutoTokenizer.from_pretrained(run).chat_template
 
 
-def test_publish_adapter_instead_of_merged(tmp_path, lora_graddiff):
-    """`publish.merge_adapter: false`: the export holds the adapter (no full weights) and the card says so."""
+def test_publish_adapter_instead_of_merged(tmp_path, lora_graddiff, tiny_target, monkeypatch):
+    """`publish.merge_adapter: false`: the export holds the adapter (no full weights) and the card says so. The
+    base is a local folder without a Hub id: the adapter names it `./<name>`, and loads where a copy sits there."""
     import shutil
 
     import yaml
@@ -128,5 +129,12 @@ def test_publish_adapter_instead_of_merged(tmp_path, lora_graddiff):
     assert "model.safetensors" not in names
     card = ModelCard.load(export / "README.md")
     assert "LoRA adapter" in card.text
-    adapted = AutoModelForCausalLM.from_pretrained(export)  # transformers + peft load base, then the adapter
+    local_base = f"./{tiny_target.name}"
+    assert json.loads((export / "adapter_config.json").read_text())["base_model_name_or_path"] == local_base
+    assert f"names it `{local_base}`: put a" in card.text.replace("\n", " ")
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(export, elsewhere / "adapter")
+    shutil.copytree(tiny_target, elsewhere / tiny_target.name, ignore=shutil.ignore_patterns("export"))
+    monkeypatch.chdir(elsewhere)
+    adapted = AutoModelForCausalLM.from_pretrained("adapter")  # transformers + peft load base, then the adapter
     assert hasattr(adapted, "peft_config")

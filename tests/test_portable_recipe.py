@@ -1,4 +1,4 @@
-"""The published recipe.yaml: local paths replaced, nothing else changed."""
+"""Published files without local paths: the recipe.yaml (nothing else changed) and JSON trees."""
 
 import json
 
@@ -60,3 +60,35 @@ def test_local_folders_become_hub_ids_or_relative_names(tmp_path):
 def test_nothing_to_change_means_no_header():
     text = portable_recipe_text(Recipe.from_dict(HUB_RECIPE))
     assert not text.startswith("#") and yaml.safe_load(text) == Recipe.from_dict(HUB_RECIPE).to_yaml_dict()
+
+
+def test_a_relative_demo_path_is_replaced_even_from_another_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # demo_runs/ does not exist here
+    recipe = Recipe.from_dict({**HUB_RECIPE, "eval": {"retain_model": "demo_runs/finetune/tofu_tiny-llama_retain99"}})
+    published = yaml.safe_load(portable_recipe_text(recipe))
+    assert published["eval"]["retain_model"] == "./tofu_tiny-llama_retain99"
+    assert published["model"] == HUB_RECIPE["model"]
+
+
+def test_json_trees_lose_local_paths_and_keep_everything_else(tmp_path):
+    from hf_unlearn.publish.portable import portable_tree
+
+    published = tmp_path / "target"
+    published.mkdir()
+    (published / "hub.json").write_text(json.dumps({"repo_id": "me/target"}))
+    tree = {
+        "model": str(published),
+        "nested": [{"retain_logs": str(tmp_path / "r" / "TOFU_EVAL.json")}, "~/models/base"],
+        "kept": ["/", "forget01", "me/target", "an answer / with a slash", "2.5", None, 3],
+    }
+    portable, notes = portable_tree(tree)
+    assert portable == {
+        "model": "me/target",
+        "nested": [{"retain_logs": "./TOFU_EVAL.json"}, "./base"],
+        "kept": tree["kept"],
+    }
+    assert notes == [
+        "model: was the local copy of me/target",
+        "nested[0].retain_logs: was a local path, now ./TOFU_EVAL.json",
+        "nested[1]: was a local path, now ./base",
+    ]

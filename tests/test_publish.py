@@ -373,3 +373,81 @@ def test_push_to_hub_needs_a_destination():
         Recipe.from_dict({"model": "tiny", "hub_repo_id": "no-slash"})
     recipe = Recipe.from_dict({"model": "tiny", "push_to_hub": True, "hub_repo_id": "me/m", "exist_ok": "true"})
     assert recipe["exist_ok"] is True and recipe["hub_private"] is False
+
+
+# ---- no path of this machine in what is published ------------------------------------------------------------------
+def _local_roots(*folders: Path) -> set[str]:
+    """Prefixes that must not appear in an export: the given folders, their parents, the tmp root, the home dir."""
+    import tempfile
+
+    roots = {tempfile.gettempdir(), str(Path.home())}
+    for folder in folders:
+        roots |= {str(folder), str(folder.parent), str(folder.resolve().parent)}
+    return {root for root in roots if len(Path(root).parts) > 1}
+
+
+def assert_no_local_paths(export: Path, roots: set[str]) -> None:
+    """Every file but the weights is free of the local roots (raw bytes: no file type is trusted to be path-free)."""
+    scanned = [p for p in export.rglob("*") if p.is_file() and p.suffix not in (".safetensors", ".bin")]
+    assert len(scanned) >= 5
+    leaks = [(str(p.relative_to(export)), root) for p in scanned for root in roots if root.encode() in p.read_bytes()]
+    assert leaks == []
+
+
+def test_the_export_holds_no_local_path(run_copy, tiny_target, tmp_path):
+    from hf_unlearn.evaluation.fingerprint import model_fingerprint
+
+    _write_evals(run_copy)
+    retain_logs = tmp_path / "retain" / "evals" / "TOFU_EVAL.json"
+    meta = {
+        "model": str(run_copy),
+        "model_dir": str(run_copy.resolve()),
+        "model_sha256": model_fingerprint(run_copy),
+        "settings": {"forget_split": "forget01", "holdout": str(tmp_path / "holdout.jsonl")},
+        "retain_logs": str(retain_logs),
+    }
+    (run_copy / "evals" / "eval_meta.json").write_text(json.dumps(meta))
+    recipe = yaml.safe_load((run_copy / "recipe.yaml").read_text())
+    recipe["eval"]["retain_model"] = str(tmp_path / "retain")
+    (run_copy / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    export = publish_run(run_copy, dry_run=True).export_dir
+    assert_no_local_paths(export, _local_roots(run_copy, tiny_target, tmp_path))
+    published = json.loads((export / "evals" / "eval_meta.json").read_text())
+    assert published["model"] == published["model_dir"] == "./run"
+    assert published["retain_logs"] == "./TOFU_EVAL.json" and published["settings"]["holdout"] == "./holdout.jsonl"
+    assert published["model_sha256"] == meta["model_sha256"]  # everything else is as the evaluator wrote it
+    assert "| `eval.retain_model` | ./retain |" in (export / "README.md").read_text()
+
+
+def test_a_published_lora_adapter_loads_anywhere_by_its_bases_hub_id(tiny_target, hub, tmp_path):
+    """The base was published by hf-unlearn, so the adapter names it by Hub id: a copy of the export loads from
+    the Hub after the run and base folders are gone."""
+    from peft import AutoPeftModelForCausalLM, PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from hf_unlearn.pipeline import train
+    from hf_unlearn.recipe import load_recipe
+
+    base = Path(shutil.copytree(tiny_target, tmp_path / "target", ignore=shutil.ignore_patterns("export")))
+    _publish(base, hub, repo_id="alice/tofu_tiny-llama_full")
+    lora = {"peft.r": 8, "peft.alpha": 16, "learning_rate": 5e-3, "publish.merge_adapter": False, "bf16": False}
+    run = train(load_recipe(UNLEARN_RECIPE, _recipe_overrides(base, tmp_path / "run", **lora))).output_dir
+    export = publish_run(run, dry_run=True).export_dir
+    config = json.loads((export / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "alice/tofu_tiny-llama_full"
+    assert "names the base model by its Hub id, `alice/tofu_tiny-llama_full`" in (export / "README.md").read_text()
+    assert_no_local_paths(export, _local_roots(run, base, tmp_path))
+
+    ids = torch.tensor([[1, 5, 9, 14, 3, 7]])
+    with torch.no_grad():
+        expected = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), run / "adapter")(ids).logits
+    copy = Path(shutil.copytree(export, tmp_path / "elsewhere" / "adapter"))
+    shutil.move(run, tmp_path / "gone-run")
+    shutil.move(base, tmp_path / "gone-base")
+    model = AutoPeftModelForCausalLM.from_pretrained(copy, cache_dir=tmp_path / "cache")
+    with torch.no_grad():
+        logits = model(ids).logits
+    assert torch.allclose(logits.float(), expected.float(), atol=1e-3)
+    hub_base = AutoModelForCausalLM.from_pretrained("alice/tofu_tiny-llama_full", cache_dir=tmp_path / "cache")
+    with torch.no_grad():
+        assert not torch.equal(hub_base(ids).logits, logits), "the adapter changed nothing: the check is vacuous"

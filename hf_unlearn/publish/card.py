@@ -16,7 +16,8 @@ from hf_unlearn.publish.citations import citations_for
 from hf_unlearn.publish.errors import PublishError
 from hf_unlearn.publish.hub_record import hub_base_model
 from hf_unlearn.publish.license import LicenseInfo
-from hf_unlearn.publish.portable_recipe import portable_recipe_text
+from hf_unlearn.publish.portable import adapter_base
+from hf_unlearn.publish.portable_recipe import portable_recipe_text, portable_settings
 from hf_unlearn.publish.results import TOFU_DATASET, collect_metrics, eval_results, results_table
 from hf_unlearn.publish.run_folder import RunFolder
 
@@ -81,14 +82,18 @@ def format_duration(seconds) -> str:
 
 
 def hyperparameters(run: RunFolder) -> list[tuple[str, str]]:
-    """Every training setting of the recipe, then what the run derived from them (accumulation, warm-up steps)."""
+    """Every training setting of the recipe, then what the run derived from them (accumulation, warm-up steps).
+
+    Settings naming local paths show what the published recipe.yaml says instead.
+    """
     from hf_unlearn.recipe import method_param_keys
 
     skip = NOT_HYPERPARAMETERS | (FINETUNE_ONLY if run.is_unlearning else UNLEARN_ONLY)
     skip |= set(method_param_keys()) - set(run.recipe.method_params)
     if not run.recipe.get("peft.r"):  # LoRA settings mean nothing for a full finetune
         skip |= {k for k in run.recipe.values if k.startswith("peft.") or k == "publish.merge_adapter"}
-    rows = [(k, format_setting(v)) for k, v in run.recipe.values.items() if k not in skip]
+    values = {**run.recipe.values, **portable_settings(run.recipe)[0]}
+    rows = [(k, format_setting(v)) for k, v in values.items() if k not in skip]
     for key in ("world_size", "gradient_accumulation_steps", "warmup_steps", "global_steps"):
         if key in run.info:
             rows.append((f"{key} (derived)", format_setting(run.info[key])))
@@ -190,6 +195,7 @@ def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_fil
         "stale_evals": run.stale_evals or "",
         "lora": run.lora,
         "adapter_only": run.publishes_adapter,
+        "adapter_base": adapter_base(run) if run.publishes_adapter else None,
         "recipe_yaml": portable_recipe_text(run.recipe).strip(),
         "forget_split": forget,
     }

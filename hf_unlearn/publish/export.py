@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hf_unlearn.publish.errors import PublishError
+from hf_unlearn.publish.portable import ADAPTER_CONFIG, adapter_base, make_json_portable
 from hf_unlearn.publish.run_folder import EVAL_DIR, RECIPE_FILE, RunFolder
 
 EXPORT_DIR = "export"
@@ -77,7 +78,7 @@ def check_weights(folder: Path) -> None:
 
 
 def _is_adapter(folder: Path) -> bool:
-    return (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file()
+    return (folder / ADAPTER_CONFIG).is_file() and not (folder / "config.json").is_file()
 
 
 def _is_bf16(folder: Path) -> bool:
@@ -140,7 +141,7 @@ def _fresh_folder(target: Path, run_dir: Path) -> Path:
     return staging
 
 
-ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+ADAPTER_FILES = ("adapter_model.safetensors", ADAPTER_CONFIG)
 
 
 def _copy_model_files(run_dir: Path, staging: Path, adapter: dict | None = None) -> None:
@@ -162,6 +163,20 @@ def _copy_model_files(run_dir: Path, staging: Path, adapter: dict | None = None)
     for name in TOKENIZER_DIRS:
         if (run_dir / name).is_dir():
             shutil.copytree(run_dir / name, staging / name)
+
+
+def make_portable(staging: Path, run: RunFolder) -> None:
+    """No path of this machine in the export's metadata: a published adapter names its base by Hub id where one is
+    known, and every other local path in a JSON file follows the rule of `portable`. Tokenizer files are data
+    (their strings are tokens, not paths) and are left as they are."""
+    adapter = staging / ADAPTER_CONFIG
+    if run.publishes_adapter:
+        config = json.loads(adapter.read_text(encoding="utf-8"))
+        config["base_model_name_or_path"] = adapter_base(run)
+        adapter.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    for path in sorted(staging.rglob("*.json")):
+        if path.name not in TOKENIZER_FILES:
+            make_json_portable(path)
 
 
 def build_export(
@@ -186,6 +201,7 @@ def build_export(
         for path in run.eval_files():
             (staging / EVAL_DIR).mkdir(exist_ok=True)
             shutil.copy2(path, staging / EVAL_DIR / path.name)
+        make_portable(staging, run)
         title = f"{repo_id.split('/')[-1]}"
         plot_note = write_loss_plot(run.log_history, staging / PLOT_FILE, title=title)
         license = resolve_license([run.info.get("base_model"), run.info.get("tokenizer")], api)

@@ -20,6 +20,11 @@ def published_repo_id(folder: Path) -> str | None:
     return json.loads(record.read_text()).get("repo_id") if record.is_file() else None
 
 
+def is_hub_id(value: str) -> bool:
+    """Whether `value` has the form of a Hub repo id (ORG/NAME)."""
+    return bool(_HUB_ID.match(value))
+
+
 def hub_base_model(model: str | None) -> str | None:
     """The base model as a Hub repo id, for the card's `base_model` metadata; None for local-only models.
 
@@ -30,4 +35,4 @@ def hub_base_model(model: str | None) -> str | None:
     folder = Path(model).expanduser()
     if folder.is_dir():
         return published_repo_id(folder)
-    return model if _HUB_ID.match(model) else None
+    return model if is_hub_id(model) else None

@@ -1,6 +1,7 @@
 """The loss curves for the card: forget and retain loss over training steps, from trainer_state.json.
 
-matplotlib is optional (the `plot` extra); without it the card says the plot was left out and why.
+matplotlib is a dependency of hf-unlearn, so every card has its plot; should it fail to import (a broken
+environment), the card says the plot was left out and why rather than failing the publish.
 """
 
 from __future__ import annotations
@@ -37,26 +38,19 @@ def loss_series(log_history: list[dict]) -> dict[str, tuple[list[int], list[floa
     return out
 
 
-def matplotlib_available() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def write_loss_plot(log_history: list[dict], path: str | Path, title: str = "") -> str | None:
     """Write the PNG and return None, or return why no plot was written (no matplotlib, nothing logged)."""
     series = loss_series(log_history)
     if not series:
         return "no losses were logged during training (trainer_state.json has none)"
-    if not matplotlib_available():
-        return "matplotlib is not installed (`pip install hf-unlearn[plot]`)"
-    import matplotlib
+    try:
+        import matplotlib
 
-    matplotlib.use("Agg", force=True)
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+        matplotlib.use("Agg", force=True)
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+    except ImportError as err:
+        return f"matplotlib, a dependency of hf-unlearn, could not be imported ({err}); reinstall hf-unlearn"
 
     fig = Figure(figsize=(6.4, 3.6), dpi=100)
     ax = fig.add_subplot()

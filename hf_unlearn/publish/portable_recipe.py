@@ -1,29 +1,23 @@
 """The recipe as published: what someone else can rerun, without this machine's paths.
 
 The run folder's recipe.yaml is the resolved recipe verbatim, so it names local folders (`model: /home/me/...`,
-`output_dir: ...`). Published, those paths mean nothing to a reader and leak the trainer's file layout. A local
-model folder that was itself published by hf-unlearn becomes its Hub id; any other local path becomes `./<its last
-component>` (put your copy there to rerun); `output_dir` goes back to its default. A header comment lists what
-changed.
+`output_dir: ...`). Published, each local path follows `portable.portable_path` (a Hub id where hf-unlearn
+published the folder, else `./<name>`), `output_dir` goes back to its default, and a header comment lists what
+changed. The card's hyper-parameter table shows the same values.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
-from hf_unlearn.publish.hub_record import hub_base_model
+from hf_unlearn.publish.portable import is_local_path, portable_path
 from hf_unlearn.recipe import Recipe
 
-#: Keys that may hold a model: a local one may map back to its Hub id.
-MODEL_KEYS = ("model", "tokenizer", "eval.retain_model", "eval.gibberish_model")
-#: Keys that may hold other local paths.
-PATH_KEYS = ("eval.retain_logs", "eval.holdout_file", "data.source")
-
-
-def _is_local_path(value: str) -> bool:
-    return value.startswith(("/", "~", ".")) or Path(value).expanduser().exists()
+#: Keys that may hold a local path (a model folder, an evaluation log, a data file or folder).
+PATH_KEYS = (
+    "model", "tokenizer", "eval.retain_model", "eval.gibberish_model", "eval.retain_logs", "eval.holdout_file",
+    "data.source",
+)  # fmt: skip
 
 
 def _set(tree: dict, dotted: str, value) -> None:
@@ -33,23 +27,30 @@ def _set(tree: dict, dotted: str, value) -> None:
     tree[leaf] = value
 
 
+def portable_settings(recipe: Recipe) -> tuple[dict, list[str]]:
+    """{dotted key: published value} for every setting that names this machine, and one note per change."""
+    values: dict = {}
+    notes: list[str] = []
+    if recipe["output_dir"] is not None:
+        values["output_dir"] = None
+        notes.append("output_dir: reset to the default (saves/<task>/<run name>)")
+    for key in PATH_KEYS:
+        if is_local_path(recipe[key], named_as_path=True):
+            new, note = portable_path(recipe[key])
+            if new != recipe[key]:
+                values[key] = new
+                notes.append(f"{key}: {note}")
+    return values, notes
+
+
 def portable_recipe_text(recipe: Recipe) -> str:
     """recipe.yaml for the Hub: local paths replaced (see the module docstring), with a comment saying which."""
     tree = recipe.to_yaml_dict()
-    changes = []
-    if recipe["output_dir"] is not None:
-        _set(tree, "output_dir", None)
-        changes.append("output_dir: reset to the default (saves/<task>/<run name>)")
-    for key in MODEL_KEYS + PATH_KEYS:
-        value = recipe[key]
-        if not isinstance(value, str) or value == "tiny" or not _is_local_path(value):
-            continue
-        hub_id = hub_base_model(value) if key in MODEL_KEYS else None
-        name = f"./{Path(value).expanduser().name}"
-        _set(tree, key, hub_id or name)
-        changes.append(f"{key}: " + (f"was the local copy of {hub_id}" if hub_id else f"was a local path, now {name}"))
+    values, notes = portable_settings(recipe)
+    for key, value in values.items():
+        _set(tree, key, value)
     header = ""
-    if changes:
+    if notes:
         lines = ["# hf-unlearn: this published copy differs from the run's recipe in local paths only"]
-        header = "\n".join(lines + [f"# - {change}" for change in changes]) + "\n"
+        header = "\n".join(lines + [f"# - {note}" for note in notes]) + "\n"
     return header + yaml.safe_dump(tree, sort_keys=False)
