@@ -115,10 +115,19 @@ class UNDIALConfig(NPOConfig):
 
 
 @dataclass
-class WGAConfig(NPOConfig):
-    """WGA: L = gamma * (-sum p^beta * l / N) + alpha * L_retain."""
+class WGAConfig(GradDiffConfig):
+    """WGA: L = gamma * (-sum p^beta * l / N) + alpha * L_retain.
+
+    beta is an exponent, not NPO's inverse temperature: beta = 0 weighs every token by p^0 = 1 (plain gradient
+    ascent), so it is allowed.
+    """
 
     beta: float = field(default=1.0, metadata={"help": "exponent of the token-probability weight"})
+
+    def __post_init__(self):
+        if self.beta < 0:
+            raise ValueError("beta must be >= 0")
+        super().__post_init__()
 
 
 @dataclass
