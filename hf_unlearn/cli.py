@@ -10,14 +10,40 @@ import sys
 
 from hf_unlearn import commands, errors
 
+DESCRIPTION = """\
+Machine unlearning for LLMs with Hugging Face Transformers: make a model forget part of its training data (the
+TOFU benchmark's fictitious authors) while keeping the rest, measure how well it forgot, and share the result.
+
+Main commands:
+  train    run a recipe (YAML): finetune a model, or unlearn with one of 12 methods, then evaluate it
+  eval     evaluate any causal LM on TOFU (forget quality, model utility, privleak, ...)
+  publish  export a finished run (BF16 weights, tokenizer, model card) and push it to the Hub
+  demo     the whole loop on a tiny model, offline on CPU, in a few minutes
+"""
+
+EPILOG = """\
+example workflow (TOFU forget10 on Llama-3.2-1B-Instruct, GradDiff):
+  hf-unlearn train recipes/tofu/forget10_GradDiff_lr2e-05_alpha5_epoch5.yaml
+  hf-unlearn eval saves/unlearn/forget10_GradDiff_lr2e-05_alpha5_epoch5 --forget-split forget10 \\
+      --retain-model open-unlearning/tofu_Llama-3.2-1B-Instruct_retain90 --output-dir evals/graddiff
+  hf-unlearn publish saves/unlearn/forget10_GradDiff_lr2e-05_alpha5_epoch5 --org my-org
+
+'hf-unlearn COMMAND --help' explains each command. Bad input stops with one line 'error: ...' and exit status 2.
+"""
+
 
 def command_modules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hf-unlearn", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="hf-unlearn",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in command_modules():
         importlib.import_module(f"hf_unlearn.commands.{name}").add_parser(sub)
     return parser
@@ -32,8 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args, extra)
     except errors.USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return _fail(errors.first_line(err))
+    except OSError as err:  # a write the command did not wrap: still one line when the user can fix it
+        message = errors.file_system_message(err)
+        if message is None:
+            raise
+        return _fail(message)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

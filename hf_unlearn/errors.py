@@ -1,8 +1,57 @@
-"""Errors a user can act on. The CLI prints them as one line (no traceback) and exits with status 2."""
+"""Errors a user can act on. The CLI prints them as one line (no traceback) and exits with status 2.
 
-from hf_unlearn.recipe import RecipeError
+This module imports nothing from the package, so every module can subclass `UserError` without import cycles.
+"""
 
-USER_ERRORS: tuple[type[BaseException], ...] = (RecipeError,)
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class UserError(Exception):
+    """A problem with the user's input or environment; the message names the key or file and what to do."""
+
+
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError,)
+
+#: errno -> what to do, for the file-system problems a user fixes (not bugs): full disk, no permission...
+_FILE_SYSTEM_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space or choose a folder on another disk",
+    errno.EDQUOT: "the disk quota is exceeded: free some space or choose a folder on another disk",
+    errno.EACCES: "permission denied: choose a folder you can write to",
+    errno.EPERM: "permission denied: choose a folder you can write to",
+    errno.EROFS: "read-only file system: choose a folder you can write to",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another folder",
+    errno.EEXIST: "a file stands where a folder is needed: choose another folder",
+}
+
+
+class FileSystemError(UserError):
+    """A folder the run must write to (or read from) can't be used: full disk, no permission, read-only."""
+
+
+def file_system_message(err: OSError, path: str | Path | None = None) -> str | None:
+    """One line for an OSError a user can fix (naming the file), or None for any other OSError."""
+    hint = _FILE_SYSTEM_HINTS.get(err.errno)
+    if hint is None:
+        return None
+    where = err.filename or path
+    return f"{where}: {hint}" if where else hint
+
+
+@contextmanager
+def file_system_errors(path: str | Path) -> Iterator[None]:
+    """Turn a full disk, a read-only or unwritable folder under `path` into a one-line `FileSystemError`."""
+    try:
+        yield
+    except OSError as err:
+        message = file_system_message(err, path)
+        if message is None:
+            raise
+        raise FileSystemError(message) from None
 
 
 def first_line(err: BaseException) -> str:
@@ -12,7 +61,8 @@ def first_line(err: BaseException) -> str:
 
 
 def register_user_error(cls: type[BaseException]) -> type[BaseException]:
-    """Mark an exception type as a user-facing error."""
+    """Mark an exception type that can't subclass `UserError` as a user-facing error."""
     global USER_ERRORS
-    USER_ERRORS = USER_ERRORS + (cls,)
+    if not issubclass(cls, USER_ERRORS):
+        USER_ERRORS = USER_ERRORS + (cls,)
     return cls

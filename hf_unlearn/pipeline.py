@@ -15,7 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from hf_unlearn.errors import first_line, register_user_error
+from hf_unlearn.errors import first_line
+from hf_unlearn.model_files import ModelUnavailableError, check_model_folder, check_tokenizer_folder
 from hf_unlearn.recipe import SCHEMA, Recipe, RecipeError
 
 logger = logging.getLogger(__name__)
@@ -23,11 +24,6 @@ logger = logging.getLogger(__name__)
 RUN_INFO = "run_info.json"
 RECIPE_FILE = "recipe.yaml"
 ADAPTER_DIR = "adapter"
-
-
-@register_user_error
-class ModelUnavailableError(RuntimeError):
-    """The model (or tokenizer) can't be had: offline without a local copy, or a path that does not exist."""
 
 
 def world_size() -> int:
@@ -136,9 +132,10 @@ def load_tokenizer(recipe: Recipe):
 
     key = "tokenizer" if recipe["tokenizer"] else "model"
     path = resolve_model_path(recipe["tokenizer"] or recipe["model"], key)
+    check_tokenizer_folder(path, key)
     try:
         return AutoTokenizer.from_pretrained(path)
-    except OSError as err:
+    except (OSError, ValueError) as err:
         raise ModelUnavailableError(f"tokenizer '{path}' could not be loaded: {first_line(err)}") from None
 
 
@@ -147,9 +144,10 @@ def load_model(path: str, dtype=None):
     import torch
     from transformers import AutoModelForCausalLM
 
+    check_model_folder(path)
     try:
         return AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
-    except OSError as err:
+    except (OSError, ValueError) as err:
         raise ModelUnavailableError(f"model '{path}' could not be loaded: {first_line(err)}") from None
 
 
@@ -201,6 +199,7 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
     start = time.time()
     output_dir = Path(recipe.output_dir)
     model_path = resolve_model_path(recipe["model"])
+    check_model_folder(model_path)
     tokenizer = load_tokenizer(recipe)
     formatter = ChatFormatter(tokenizer, eos_as_pad=recipe["data.eos_as_pad"])
     dataset, rows = build_dataset(recipe, formatter)

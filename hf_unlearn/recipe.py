@@ -15,6 +15,7 @@ import yaml
 
 from hf_unlearn import naming
 from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_OF, RETAIN_OF, RETAIN_SPLITS, SOURCES
+from hf_unlearn.errors import UserError
 from hf_unlearn.evaluation.gibberish import DEFAULT_GIBBERISH_MODEL
 from hf_unlearn.methods import METHODS, check_value, get_method
 
@@ -25,7 +26,7 @@ SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_wi
 SAVE_STRATEGIES = ("no", "epoch", "steps")
 
 
-class RecipeError(ValueError):
+class RecipeError(UserError, ValueError):
     """A recipe problem, always naming the offending key."""
 
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from hf_unlearn.errors import file_system_errors
+
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("demo", help="finetune the tiny model on a TOFU subset, unlearn it, print before/after")
+    p = sub.add_parser(
+        "demo",
+        help="finetune the tiny model on a TOFU subset, unlearn it, print before/after",
+        description="The whole product on a tiny model, offline on CPU: finetune target and retain models, unlearn "
+        "with GradDiff, evaluate, write an export folder. Finished runs in the output folder are reused.",
+        epilog="example:\n  hf-unlearn demo --output-dir demo_runs",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--output-dir", default="demo_runs", help="where the target and unlearned models go")
     p.set_defaults(func=run)
 
@@ -14,7 +23,8 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace, overrides: list[str]) -> int:
     from hf_unlearn.demo import format_table, run_demo
 
-    result = run_demo(args.output_dir)
+    with file_system_errors(args.output_dir):
+        result = run_demo(args.output_dir)
     print()
     print(f"target model:    {result.target_dir}")
     print(f"retain model:    {result.retain_dir}")

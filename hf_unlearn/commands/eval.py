@@ -4,6 +4,21 @@ from __future__ import annotations
 
 import argparse
 
+from hf_unlearn.errors import file_system_errors
+
+DESCRIPTION = """\
+Evaluate a causal LM (Hub id or local folder) on TOFU. Writes DIR/TOFU_EVAL.json (every metric with per-item
+values), DIR/TOFU_SUMMARY.json (top-level values) and DIR/eval_meta.json (fingerprint), and prints a table.
+Stored results are reused only when their fingerprint matches. Forget quality and privleak need a reference:
+the retain model (--retain-model) or its stored results (--retain-logs)."""
+
+EPILOG = """\
+examples:
+  hf-unlearn eval saves/unlearn/RUN --forget-split forget10 --output-dir evals/run \\
+      --retain-model open-unlearning/tofu_Llama-3.2-1B-Instruct_retain90
+  hf-unlearn eval tiny --forget-split forget01 --data-source bundled --limit 4 --output-dir /tmp/quick
+  hf-unlearn eval MODEL --output-dir DIR --holdout-file my_holdout.jsonl   # lines: {"question": ..., "answer": ...}"""
+
 
 def add_parser(sub) -> None:
     from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_SPLITS
@@ -13,9 +28,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "eval",
         help="evaluate a causal LM on TOFU (open-unlearning's metrics and file layout)",
-        description="Evaluate a causal LM (Hub id or local folder) on TOFU. Writes DIR/TOFU_EVAL.json (every metric "
-        "with per-item values), DIR/TOFU_SUMMARY.json (top-level values) and DIR/eval_meta.json (fingerprint), and "
-        "prints a table. Stored results are reused only when their fingerprint matches.",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="Hub id or local folder of the model to evaluate ('tiny': the tiny model)")
     p.add_argument("--forget-split", default="forget10", choices=FORGET_SPLITS)
@@ -88,13 +103,14 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
         device=args.device,
         gibberish_model=args.gibberish_model,
     )
-    evaluate(
-        args.model,
-        args.output_dir,
-        settings,
-        retain_logs=args.retain_logs,
-        retain_model=args.retain_model,
-        no_recompute=args.no_recompute,
-        progress=not args.no_progress,
-    )
+    with file_system_errors(args.output_dir):
+        evaluate(
+            args.model,
+            args.output_dir,
+            settings,
+            retain_logs=args.retain_logs,
+            retain_model=args.retain_model,
+            no_recompute=args.no_recompute,
+            progress=not args.no_progress,
+        )
     return 0

@@ -10,7 +10,11 @@ def add_parser(sub) -> None:
     from hf_unlearn.leaderboard import SORT_RULES
 
     p = sub.add_parser(
-        "leaderboard", help="collect runs' TOFU summaries into a Markdown/CSV table and a utility-vs-FQ plot"
+        "leaderboard",
+        help="collect runs' TOFU summaries into a Markdown/CSV table and a utility-vs-FQ plot",
+        epilog="examples:\n  hf-unlearn leaderboard saves/unlearn --out leaderboard\n"
+        "  hf-unlearn leaderboard saves/unlearn --sort model_utility --min-utility 0.5 --top 10",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("runs", nargs="+", help="run folders, or folders holding run folders (any depth)")
     p.add_argument("--sort", default="forget_quality", choices=SORT_RULES, help="ranking rule")

@@ -8,8 +8,16 @@ from hf_unlearn.recipe import RecipeError, load_recipe, parse_overrides
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("name", help="print a recipe's run name (and Hub repo id) without loading any model")
-    p.add_argument("recipe")
+    p = sub.add_parser(
+        "name",
+        help="print a recipe's run name (and Hub repo id) without loading any model",
+        description="Print the run name a recipe (with --key value overrides, as for train) gets; nothing loads.",
+        epilog="examples:\n  hf-unlearn name RECIPE.yaml --learning_rate 2e-5\n  hf-unlearn name RECIPE.yaml --repo-id "
+        "--hub-org my-org",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="%(prog)s RECIPE.yaml [--key value ...] [--repo-id] [--hub-org ORG]",
+    )
+    p.add_argument("recipe", help="the recipe (YAML)")
     p.add_argument("--repo-id", action="store_true", help="also print the Hub repo id")
     p.add_argument("--hub-org", default=None, help="organisation for the repo id (default: the recipe's hub_org)")
     p.set_defaults(func=run, takes_overrides=True)

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import argparse
 
+from hf_unlearn.errors import file_system_errors
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "publish",
         help="export a finished run (BF16 weights, tokenizer, model card) and push it to the Hub in one commit",
+        description="Export a finished run folder (BF16 weights, tokenizer, model card with its TOFU results) to "
+        "RUN_DIR/export/ and push it to the Hub in one commit. Log in first (`hf auth login` or HF_TOKEN).",
+        epilog="examples:\n"
+        "  hf-unlearn publish saves/unlearn/forget10_GradDiff_lr2e-05_alpha5_epoch5 --org my-org\n"
+        "  hf-unlearn publish RUN_DIR --dry-run                     # only write RUN_DIR/export/\n"
+        "  hf-unlearn publish RUN_DIR --repo-id me/name --private",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("run_dir", help="the run folder (the recipe's output_dir)")
     p.add_argument(
@@ -26,16 +35,17 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace, overrides: list[str]) -> int:
     from hf_unlearn.publish import publish_run
 
-    result = publish_run(
-        args.run_dir,
-        repo_id=args.repo_id,
-        org=args.org,
-        private=args.private,
-        overwrite=args.overwrite,
-        dry_run=args.dry_run,
-        endpoint=args.endpoint,
-        export_dir=args.export_dir,
-    )
+    with file_system_errors(args.export_dir or args.run_dir):
+        result = publish_run(
+            args.run_dir,
+            repo_id=args.repo_id,
+            org=args.org,
+            private=args.private,
+            overwrite=args.overwrite,
+            dry_run=args.dry_run,
+            endpoint=args.endpoint,
+            export_dir=args.export_dir,
+        )
     if result.export.plot_note:
         print(f"[hf-unlearn] no loss plot: {result.export.plot_note}")
     if result.pushed:

@@ -6,7 +6,13 @@ import argparse
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("sweep", help="write one recipe per point of hyper-parameter grids (file name = run name)")
+    p = sub.add_parser(
+        "sweep",
+        help="write one recipe per point of hyper-parameter grids (file name = run name)",
+        epilog="examples:\n  hf-unlearn sweep recipes/grids/*.yaml --out recipes/tofu\n"
+        "  hf-unlearn sweep recipes/grids/NPO.yaml --dry-run",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("grids", nargs="+", help="grid files (base: keys shared by every point, grid: key -> values)")
     p.add_argument("--out", default="recipes/tofu", help="folder for the recipes (default: recipes/tofu)")
     p.add_argument("--dry-run", action="store_true", help="print the run names, write nothing")

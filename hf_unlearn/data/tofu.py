@@ -12,6 +12,8 @@ import os
 from importlib import resources
 from pathlib import Path
 
+from hf_unlearn.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 HUB_DATASET = "locuslab/TOFU"
@@ -32,8 +34,12 @@ SOURCES = ("auto", "hub", "bundled")
 _announced: set[str] = set()
 
 
-class SplitUnavailableError(RuntimeError):
+class SplitUnavailableError(UserError, RuntimeError):
     """A split the chosen source does not have (e.g. the holdout splits, which exist only on the Hub)."""
+
+
+class DataFileError(UserError, ValueError):
+    """A split file of a data folder that is empty or not JSON Lines."""
 
 
 def bundled_dir() -> Path:
@@ -42,8 +48,17 @@ def bundled_dir() -> Path:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
     with open(path, encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+        for number, line in enumerate(fh, start=1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise DataFileError(
+                        f"{path}:{number}: not valid JSON ({err.msg}); fix or replace the file"
+                    ) from None
+    return rows
 
 
 def _hub_offline() -> bool:
@@ -67,7 +82,7 @@ def _load_from_dir(directory: Path, split: str) -> list[dict]:
         alt = directory / f"{split}.json"
         if alt.exists():
             text = alt.read_text(encoding="utf-8").strip()
-            return json.loads(text) if text.startswith("[") else _read_jsonl(alt)
+            return _non_empty(json.loads(text) if text.startswith("[") else _read_jsonl(alt), alt)
         raise SplitUnavailableError(
             f"TOFU split '{split}' is not in {directory}"
             + (
@@ -76,7 +91,14 @@ def _load_from_dir(directory: Path, split: str) -> list[dict]:
                 else ""
             )
         )
-    return _read_jsonl(path)
+    return _non_empty(_read_jsonl(path), path)
+
+
+def _non_empty(rows: list[dict], path: Path) -> list[dict]:
+    """An empty split would train on nothing (or divide by zero in a metric) far from the cause: stop here."""
+    if not rows:
+        raise DataFileError(f"{path} holds no rows: fill it, or set data.source to bundled or hub")
+    return rows
 
 
 def _load_from_hub(split: str) -> list[dict]:
@@ -94,7 +116,7 @@ def load_split(split: str, source: str = "auto") -> list[dict]:
     if source not in SOURCES:
         directory = Path(source).expanduser()
         if not directory.is_dir():
-            raise ValueError(f"data.source: '{source}' is neither one of {', '.join(SOURCES)} nor a directory")
+            raise DataFileError(f"data.source: '{source}' is neither one of {', '.join(SOURCES)} nor a directory")
         _announce(f"TOFU data: using the local directory {directory}")
         return _load_from_dir(directory, split)
     if source == "bundled" or (source == "auto" and _hub_offline()):

@@ -43,12 +43,15 @@ def read_qa_jsonl(path: str | Path) -> list[dict]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+                raise ValueError(f"holdout file {path}:{number}: not valid JSON ({err.msg})") from None
             if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not row.get("answer"):
-                raise ValueError(f"{path}:{number}: each line needs string 'question' and 'answer' fields")
+                raise ValueError(
+                    f"holdout file {path}:{number}: each line needs string 'question' and 'answer' fields, "
+                    'e.g. {"question": "Who wrote X?", "answer": "Y"}'
+                )
             rows.append({"question": row["question"], "answer": str(row["answer"])})
     if not rows:
-        raise ValueError(f"{path}: no rows")
+        raise ValueError(f"holdout file {path}: no rows; add JSON Lines with 'question' and 'answer'")
     return rows
 
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_unlearn.errors import first_line, register_user_error
+from hf_unlearn.errors import UserError, first_line
 from hf_unlearn.evaluation import fingerprint as fp
 from hf_unlearn.evaluation.eval_sets import load_eval_sets
 from hf_unlearn.evaluation.gibberish import (
@@ -35,6 +35,7 @@ from hf_unlearn.evaluation.suite import (
     parse_metrics,
     summary,
 )
+from hf_unlearn.model_files import ModelUnavailableError, check_model_folder, check_tokenizer_folder
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +48,11 @@ EVAL_VERSION = 1
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
-@register_user_error
-class StaleResultsError(RuntimeError):
+class StaleResultsError(UserError, RuntimeError):
     """Stored results do not match the model or settings, and recomputing was turned off."""
 
 
-@register_user_error
-class EvalInputError(ValueError):
+class EvalInputError(UserError, ValueError):
     """A bad evaluation input: unknown metric, unreadable retain logs or holdout file, a bad option."""
 
 
@@ -209,7 +208,7 @@ def local_model_dir(name: str, key: str = "model") -> Path:
     """A folder holding the model files: a local folder, or the Hub snapshot (downloaded when online).
 
     `key` names the setting in the one-line error when the model can't be had (offline fails at once)."""
-    from hf_unlearn.pipeline import ModelUnavailableError, resolve_model_path
+    from hf_unlearn.pipeline import resolve_model_path
 
     path = resolve_model_path(name, key)
     if Path(path).is_dir():
@@ -231,14 +230,14 @@ def load_model(model_dir: Path, dtype: str, device: str):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from hf_unlearn.pipeline import ModelUnavailableError
-
     torch_dtype = getattr(torch, dtype)
+    check_model_folder(model_dir)
     try:
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype, attn_implementation="sdpa")
-    except ValueError:  # an architecture without SDPA support
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype)
-    except OSError as err:
+        try:
+            model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype, attn_implementation="sdpa")
+        except ValueError:  # an architecture without SDPA support
+            model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype)
+    except (OSError, ValueError) as err:
         raise ModelUnavailableError(f"model '{model_dir}' could not be loaded: {first_line(err)}") from None
     return model.to(device).eval()
 
@@ -246,7 +245,10 @@ def load_model(model_dir: Path, dtype: str, device: str):
 def load_tokenizer(tokenizer_dir: Path):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(tokenizer_dir)
+    try:
+        return AutoTokenizer.from_pretrained(tokenizer_dir)
+    except (OSError, ValueError) as err:
+        raise ModelUnavailableError(f"tokenizer '{tokenizer_dir}' could not be loaded: {first_line(err)}") from None
 
 
 @dataclass(frozen=True)
@@ -264,8 +266,6 @@ class Classifier:
 
 def resolve_classifier(name: str) -> Classifier:
     """Find the classifier without loading it; a missing one makes the metric absent, never the run fail."""
-    from hf_unlearn.pipeline import ModelUnavailableError
-
     try:
         folder = local_model_dir(name, key="gibberish_model")
         return Classifier(name, folder, fp.classifier_fingerprint(folder))
@@ -354,7 +354,9 @@ def evaluate(
 
     start = time.perf_counter()
     model_dir = local_model_dir(model)
-    tokenizer_dir = local_model_dir(settings.tokenizer) if settings.tokenizer else model_dir
+    tokenizer_dir = local_model_dir(settings.tokenizer, "tokenizer") if settings.tokenizer else model_dir
+    check_model_folder(model_dir)
+    check_tokenizer_folder(tokenizer_dir, "tokenizer" if settings.tokenizer else "model")
     top = settings.metrics
     names = closure(top)
     need = needs(names)

@@ -48,7 +48,7 @@ def load_classifier(folder: Path, dtype: str, device: str):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from hf_unlearn.errors import first_line
-    from hf_unlearn.pipeline import ModelUnavailableError
+    from hf_unlearn.model_files import ModelUnavailableError
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -92,7 +92,7 @@ def rouge_generations(rouge: dict) -> list[str]:
 
 def gibberish_metric(rouge: dict, folder: Path | None, reason: str | None, dtype: str, device: str) -> dict:
     """The metric from forget_Q_A_ROUGE's entry; absent (with why) when ROUGE or the classifier is missing."""
-    from hf_unlearn.pipeline import ModelUnavailableError
+    from hf_unlearn.model_files import ModelUnavailableError
 
     if rouge.get("agg_value") is None and "absent_reason" in rouge:
         return absent(rouge["absent_reason"])

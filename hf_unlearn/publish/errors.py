@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from hf_unlearn.errors import register_user_error
+from hf_unlearn.errors import UserError
 
 _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
 _BEARER = re.compile(r"(Bearer\s+)\S+", re.IGNORECASE)
 
 
-@register_user_error
-class PublishError(RuntimeError):
+class PublishError(UserError, RuntimeError):
     """A run that can't (or must not) be published, or a Hub that refused it; the message says what to do."""
 
 

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from hf_unlearn.model_files import check_model_folder
 from hf_unlearn.publish.errors import PublishError
 from hf_unlearn.publish.export import ExportResult, build_export, check_weights
 from hf_unlearn.publish.hub import make_api, push_export, resolve_token
@@ -69,6 +70,7 @@ def publish_run(
     run = load_run(run_dir)
     recipe = run.recipe
     target = target_repo_id(recipe, repo_id, org, dry_run)
+    check_model_folder(run.path, "run folder")
     check_weights(run.path)
     token = None if dry_run else resolve_token(token)
     offline = bool(constants.HF_HUB_OFFLINE)
