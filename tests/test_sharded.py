@@ -220,3 +220,22 @@ def test_plain_configs_run_as_shipped(tmp_path, tiny_dir, launcher):
     processes)."""
     changed, matrices = _two_bf16_steps(launcher, NPO, tmp_path, tiny_dir)
     assert matrices <= changed
+
+
+def test_launch_retries_when_its_port_was_taken(monkeypatch):
+    """Only a port taken between choosing and binding it is retried; another failure is returned at once."""
+    answers = [
+        subprocess.CompletedProcess([], 1, "", "errno: 98 - Address already in use"),
+        subprocess.CompletedProcess([], 0, "done", ""),
+        subprocess.CompletedProcess([], 1, "", "Traceback ... ValueError: alpha must be >= 0"),
+    ]
+    ports = []
+
+    def fake_run(cmd, **kwargs):
+        ports.append(int(cmd[cmd.index("--main_process_port") + 1]))
+        return answers.pop(0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    assert _launch(["launch"], ["script.py"]).returncode == 0
+    assert len(ports) == 2
+    assert _launch(["launch"], ["script.py"]).returncode == 1 and len(ports) == 3
