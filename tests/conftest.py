@@ -40,7 +40,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(1)
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # 1 unless the caller chose otherwise
 
 REPO = Path(__file__).resolve().parent.parent
 
