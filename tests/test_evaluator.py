@@ -84,7 +84,8 @@ def test_retain_model_against_itself(evaluated):
 
 
 def test_expected_ordering_of_target_retain_and_unlearned(evaluated):
-    """Only orderings with a wide margin (seen: about 100x and more for the probabilities, +0.3/+0.4 for ES/ROUGE).
+    """Only orderings with a wide margin (seen on two CPU kernels: target/retain forget probability ~1000x,
+    target/unlearned 28-133x, ROUGE +0.34/+0.42, ES +0.31/+0.34, target forget quality 2e-4).
 
     The tiny models follow another trajectory on another CPU; quantities that saturate or flip with it (the 12-item
     MIA AUCs of the target and of the unlearned model, hence the unlearned model's privleak) are not compared here:
@@ -93,8 +94,8 @@ def test_expected_ordering_of_target_retain_and_unlearned(evaluated):
     target, retain, unlearned = (evaluated[k].summary for k in ("target", "retain", "unlearned"))
     seen = {k: {m: evaluated[k].summary[m] for m in MARGINS} for k in evaluated}
     assert target["forget_Q_A_Prob"] > 10 * retain["forget_Q_A_Prob"], seen
-    assert target["forget_Q_A_Prob"] > 10 * unlearned["forget_Q_A_Prob"], seen
-    assert target["forget_Q_A_ROUGE"] > retain["forget_Q_A_ROUGE"] + 0.2, seen
+    assert target["forget_Q_A_Prob"] > 4 * unlearned["forget_Q_A_Prob"], seen
+    assert target["forget_Q_A_ROUGE"] > retain["forget_Q_A_ROUGE"] + 0.15, seen
     assert target["extraction_strength"] > retain["extraction_strength"] + 0.1, seen
     assert target["forget_quality"] < 0.05 and retain["forget_quality"] == pytest.approx(1.0), seen
     # the target has memorised the forget answers: they look far more familiar than the holdout ones
