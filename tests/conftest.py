@@ -1,23 +1,46 @@
-"""Shared fixtures: offline env, the tiny model, and tiny target/retain models finetuned once per session.
+"""Shared fixtures: an isolated offline env, the tiny model, and tiny target/retain models finetuned once per session.
 
-The environment is set before anything imports huggingface_hub (it reads HF_HUB_OFFLINE / HF_HOME at import).
+The environment is set before anything imports huggingface_hub (it reads its variables once, at import). The tests
+own it: a user's cache, token or endpoint would otherwise start real Hub downloads, make the gibberish classifier
+present, or let publish tests write into the user's cache.
 """
 
 import os
 import tempfile
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+#: Prefixes of the variables huggingface_hub, transformers, datasets and their downloaders read.
+_HUB_PREFIXES = (
+    "HF_",
+    "HUGGINGFACE_",
+    "HUGGING_FACE_",
+    "TRANSFORMERS_",
+    "PYTORCH_TRANSFORMERS_",
+    "PYTORCH_PRETRAINED_",
+)
+
+
+def isolate_hub_environment() -> str:
+    """Drop every Hub cache/token/endpoint variable and point HF_HOME and XDG_CACHE_HOME at a fresh folder."""
+    for name in [n for n in os.environ if n.startswith(_HUB_PREFIXES)]:
+        del os.environ[name]
+    home = tempfile.mkdtemp(prefix="hf_unlearn_test_home_")
+    os.environ["HF_HOME"] = os.path.join(home, "huggingface")
+    os.environ["XDG_CACHE_HOME"] = os.path.join(home, "cache")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    return home
+
+
+TEST_HOME = isolate_hub_environment()
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="hf_unlearn_test_home_"))
 
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(1)
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # 1 unless the caller chose otherwise
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -6,6 +6,7 @@ per perturbed-answer slot, a full-vocabulary log-softmax for Min-K / ES / EM, `g
 texts decoded with `clean_up_tokenization_spaces=True` and the ground truth cut out of the decoded conversation.
 """
 
+import itertools
 import json
 import math
 import zlib
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from greedy_ties import is_near_tie, next_token_logits, text_divergence, tied_positions, top_two_gap, values_under_ties
 from rouge_score import rouge_scorer
 
 from hf_unlearn.data.tofu import load_split
@@ -70,6 +72,7 @@ class OpenUnlearningStyle:
         return out
 
     def generate(self, questions):
+        """Decoded texts, and per question its prompt and generated ids (stop tokens cut off)."""
         samples = [self.sample(q, "x")["prompt"] for q in questions]
         width = max(len(s) for s in samples)
         ids = torch.tensor([[self.pad] * (width - len(s)) + s for s in samples])
@@ -85,7 +88,12 @@ class OpenUnlearningStyle:
                 eos_token_id=stops,
             )
         texts = self.tok.batch_decode(out[:, width:], skip_special_tokens=True, clean_up_tokenization_spaces=True)
-        return [t.strip() for t in texts]
+        stops = set(stops if isinstance(stops, list) else [stops])
+        ids = [list(itertools.takewhile(lambda t: t not in stops, row)) for row in out[:, width:].tolist()]
+        return [t.strip() for t in texts], list(zip(samples, ids, strict=True))
+
+    def decode(self, ids):
+        return self.tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
 
     def ground_truth(self, question, answer):
         s = self.sample(question, answer)
@@ -94,10 +102,11 @@ class OpenUnlearningStyle:
         return full.replace(prompt, "").strip()
 
 
-def _ou_extraction_strength(pred, true):
-    n = len(true)
+def _ou_extraction_strength(matches):
+    """1 - k/n for the smallest k from which the argmax predicts every remaining true token."""
+    n = len(matches)
     for k in range(n):
-        if pred[k:] == true[k:]:
+        if all(matches[k:]):
             break
     return 1 - k / n
 
@@ -170,14 +179,17 @@ def test_probabilities_and_truth_ratios_match(both, prefix, split):
 def test_rouge_matches_exactly_when_generations_match(both):
     ours, ou = both
     rows = _rows("forget01_perturbed")
-    generations = ou.generate([r["question"] for r in rows])
+    generations, generated = ou.generate([r["question"] for r in rows])
     scorer = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
-    for i, (row, gen) in enumerate(zip(rows, generations, strict=True)):
+    for i, (row, gen, (prompt, ids)) in enumerate(zip(rows, generations, generated, strict=True)):
         mine = ours["forget_Q_A_ROUGE"]["value_by_index"][str(i)]
-        assert mine["generation"] == gen
+        if mine["generation"] != gen:  # another numeric path: allowed only from a near tie of the top two tokens on
+            k = text_divergence(ou.decode, ids, mine["generation"])
+            logits = next_token_logits(ou.model, prompt + ids[:k], ou.pad)
+            assert is_near_tie(logits), (i, k, top_two_gap(logits), mine["generation"], gen)
         truth = ou.ground_truth(row["question"], row["answer"])
         assert mine["ground_truth"] == truth
-        assert mine["rougeL_recall"] == scorer.score(truth, gen)["rougeL"].recall
+        assert mine["rougeL_recall"] == scorer.score(truth, mine["generation"])["rougeL"].recall
 
 
 def test_memorisation_and_mia_scores_match(both, holdout_rows):
@@ -205,14 +217,13 @@ def test_memorisation_and_mia_scores_match(both, holdout_rows):
             assert ours["mia_zlib"][side]["value_by_index"][key]["score"] == pytest.approx(
                 s["avg_loss"] / len(zlib.compress(text.encode("utf-8"))), abs=1e-5
             )
-            if side == "forget":
-                pred = logp.argmax(-1).tolist()
-                assert ours["extraction_strength"]["value_by_index"][key]["score"] == pytest.approx(
-                    _ou_extraction_strength(pred, true.tolist())
-                )
-                assert ours["exact_memorization"]["value_by_index"][key]["score"] == pytest.approx(
-                    sum(p == t for p, t in zip(pred, true.tolist(), strict=True)) / len(pred)
-                )
+            if side == "forget":  # argmax matches; where the top two logits nearly tie, either outcome is right
+                matches = (logp.argmax(-1) == true).tolist()
+                tied = tied_positions(logp, true.tolist())
+                es = values_under_ties(matches, tied, _ou_extraction_strength)
+                em = values_under_ties(matches, tied, lambda m: sum(m) / len(m))
+                assert any(ours["extraction_strength"]["value_by_index"][key]["score"] == pytest.approx(v) for v in es)
+                assert any(ours["exact_memorization"]["value_by_index"][key]["score"] == pytest.approx(v) for v in em)
 
 
 def test_model_utility_components_match(both):

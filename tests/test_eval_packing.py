@@ -3,6 +3,7 @@ separate forwards and `generate` give."""
 
 import pytest
 import torch
+from greedy_ties import assert_matches_up_to_ties, assert_same_greedy, tied_positions
 
 from hf_unlearn.data.formatting import ChatFormatter
 from hf_unlearn.data.tofu import load_split
@@ -85,22 +86,17 @@ def test_shared_prompt_scores_equal_separate_forwards(target_model, eos_as_pad):
     mu = (logp[pos].exp() * logp[pos]).sum(-1)
     var = (logp[pos].exp() * logp[pos] ** 2).sum(-1) - mu**2
     assert score.logprobs == pytest.approx(lp.tolist(), abs=1e-4)
-    assert score.matches == (logp[pos].argmax(-1) == answer).tolist()
+    direct = (logp[pos].argmax(-1) == answer).tolist()
+    assert_matches_up_to_ties(score.matches, direct, tied_positions(logp[pos], answer.tolist()))
     assert score.zscores == pytest.approx(((lp - mu) / var.clamp_min(1e-6).sqrt()).tolist(), abs=1e-3)
 
 
-@pytest.mark.parametrize("eos_as_pad", [False, True])
-def test_generation_stream_equals_generate(target_model, eos_as_pad):
+def _stream_equals_generate(model, formatter, prompts, stops, mask_id) -> list[list[int]]:
+    """Our stream against `generate` on the same left-padded batch; they may differ only from a near tie on."""
     from hf_unlearn.data.collator import pad_features
 
-    model, tokenizer = target_model
-    formatter = ChatFormatter(tokenizer, eos_as_pad=eos_as_pad)
-    rows = load_split("retain_perturbed", "bundled")[:12] + load_split("forget01_perturbed", "bundled")[:4]
-    prompts = [formatter.encode_prompt(r["question"]) for r in rows]
-    stops = stop_token_ids(model, tokenizer)
-    mask_id = formatter.eos_token_id if eos_as_pad else None
     ours = generate_greedy(model, prompts, formatter.pad_token_id, stops, 24, batch_size=6, mask_token_id=mask_id)
-    batch = pad_features([{"input_ids": p} for p in prompts], formatter.pad_token_id, "left", eos_as_pad)
+    batch = pad_features([{"input_ids": p} for p in prompts], formatter.pad_token_id, "left", mask_id is not None)
     with torch.no_grad():
         out = model.generate(
             input_ids=batch["input_ids"],
@@ -110,16 +106,33 @@ def test_generation_stream_equals_generate(target_model, eos_as_pad):
             pad_token_id=formatter.pad_token_id,
             eos_token_id=sorted(stops),
         )
-    for mine, row in zip(ours, out[:, batch["input_ids"].shape[1] :].tolist(), strict=True):
+    for prompt, mine, row in zip(prompts, ours, out[:, batch["input_ids"].shape[1] :].tolist(), strict=True):
         expected = []
         for tok in row:
             if tok in stops:
                 break
             expected.append(tok)
-        assert mine == expected
-    assert any(len(g) < 24 for g in ours)  # some rows stop early (the stream drops them)
+        assert_same_greedy(model, prompt, mine, expected, stops, mask_id)
+    return ours
+
+
+@pytest.mark.parametrize("eos_as_pad", [False, True])
+def test_generation_stream_equals_generate(target_model, eos_as_pad):
+    model, tokenizer = target_model
+    formatter = ChatFormatter(tokenizer, eos_as_pad=eos_as_pad)
+    rows = load_split("retain_perturbed", "bundled")[:12] + load_split("forget01_perturbed", "bundled")[:4]
+    prompts = [formatter.encode_prompt(r["question"]) for r in rows]
+    stops = stop_token_ids(model, tokenizer)
+    mask_id = formatter.eos_token_id if eos_as_pad else None
+    ours = _stream_equals_generate(model, formatter, prompts, stops, mask_id)
+    # whether the model's own stop token comes within 24 tokens depends on its training trajectory: a token that
+    # row 0 emits at its 4th step, made a stop token, stops rows mid-stream by construction (the stream drops them)
+    extra = {ours[0][3]} if len(ours[0]) > 3 else set()
+    cut = _stream_equals_generate(model, formatter, prompts, stops | extra, mask_id)
+    assert any(len(g) < 24 for g in cut)
     # one prompt per batch: no shared prefix to prefill once, same tokens
     single = generate_greedy(
         model, prompts[:3], formatter.pad_token_id, stops, 24, batch_size=1, mask_token_id=mask_id
     )
-    assert single == ours[:3]
+    for prompt, alone, batched in zip(prompts, single, ours, strict=False):
+        assert_same_greedy(model, prompt, alone, batched, stops, mask_id)

@@ -13,6 +13,8 @@ from hf_unlearn.evaluation.suite import ALL_METRICS
 REPO = Path(__file__).resolve().parent.parent
 
 LIMIT = 12
+#: The summary values the ordering test compares (shown when it fails).
+MARGINS = ("forget_Q_A_Prob", "forget_Q_A_ROUGE", "extraction_strength", "forget_quality", "mia_loss", "privleak")
 QUICK = dict(forget_split="forget01", limit=LIMIT, max_new_tokens=16, data_source="bundled")
 
 
@@ -82,15 +84,22 @@ def test_retain_model_against_itself(evaluated):
 
 
 def test_expected_ordering_of_target_retain_and_unlearned(evaluated):
+    """Only orderings with a wide margin (seen on two CPU kernels: target/retain forget probability ~1000x,
+    target/unlearned 28-133x, ROUGE +0.34/+0.42, ES +0.31/+0.34, target forget quality 2e-4).
+
+    The tiny models follow another trajectory on another CPU; quantities that saturate or flip with it (the 12-item
+    MIA AUCs of the target and of the unlearned model, hence the unlearned model's privleak) are not compared here:
+    privleak's orientation is tested on hand-made scores in test_metrics.
+    """
     target, retain, unlearned = (evaluated[k].summary for k in ("target", "retain", "unlearned"))
-    assert target["forget_Q_A_Prob"] > retain["forget_Q_A_Prob"]
-    assert target["forget_Q_A_Prob"] > unlearned["forget_Q_A_Prob"]
-    assert target["forget_Q_A_ROUGE"] > retain["forget_Q_A_ROUGE"]
-    assert target["extraction_strength"] > retain["extraction_strength"]
-    assert target["forget_quality"] < retain["forget_quality"]
+    seen = {k: {m: evaluated[k].summary[m] for m in MARGINS} for k in evaluated}
+    assert target["forget_Q_A_Prob"] > 10 * retain["forget_Q_A_Prob"], seen
+    assert target["forget_Q_A_Prob"] > 4 * unlearned["forget_Q_A_Prob"], seen
+    assert target["forget_Q_A_ROUGE"] > retain["forget_Q_A_ROUGE"] + 0.15, seen
+    assert target["extraction_strength"] > retain["extraction_strength"] + 0.1, seen
+    assert target["forget_quality"] < 0.05 and retain["forget_quality"] == pytest.approx(1.0), seen
     # the target has memorised the forget answers: they look far more familiar than the holdout ones
-    assert target["mia_loss"] > 0.9 and target["privleak"] < 0
-    assert unlearned["privleak"] > target["privleak"]
+    assert target["mia_loss"] > 0.9 and target["privleak"] < -50, seen
 
 
 def test_rerun_reuses_only_a_matching_fingerprint(
@@ -164,7 +173,7 @@ def test_run_stage_writes_evals_and_comparison(tiny_target, tiny_retain, tiny_un
     assert set(json.loads((evals / "TOFU_SUMMARY.json").read_text())) == {"forget_quality", "forget_Q_A_Prob"}
     comparison = json.loads((evals / "comparison.json").read_text())
     assert comparison["retain"]["forget_quality"] == pytest.approx(1.0)
-    assert comparison["target"]["forget_Q_A_Prob"] > comparison["retain"]["forget_Q_A_Prob"]
+    assert comparison["target"]["forget_Q_A_Prob"] > 10 * comparison["retain"]["forget_Q_A_Prob"], comparison
 
 
 def test_evaluation_stage_runs_only_for_enabled_unlearning_runs(monkeypatch, tmp_path):

@@ -260,6 +260,42 @@ def test_model_metrics_layout_and_values():
     assert results["mia_zlib"]["holdout"]["value_by_index"]["0"]["score"] == pytest.approx(0.25)
 
 
+def _min_k_outputs(forget_logprobs: list[list[float]]) -> ModelOutputs:
+    """Outputs whose Min-K scores are known: holdout answers 6.5 and 5.5, forget answers as given."""
+    out = _outputs()
+    lps = {("h0", "a"): [-3.0, -4.0, -5.0, -6.0, -7.0], ("h1", "a"): [-2.0, -3.0, -4.0, -5.0, -6.0]}
+    lps.update({(f"f{i}", f"a{i}"): lp for i, lp in enumerate(forget_logprobs)})
+    for key, lp in lps.items():
+        out.scores[key] = SequenceScore(1.0, len(lp), lp, [True] * len(lp), [0.0] * len(lp))
+    return out
+
+
+def test_privleak_orientation_from_min_k_scores():
+    """Memorised -> -100, the retain model -> 0, partly unlearned in between, over-unlearned -> positive.
+
+    Min-K (k=0.4) of five log-probs is minus the mean of the two lowest: holdout scores 6.5 and 5.5.
+    """
+    names = closure(("privleak",))
+
+    def privleak_and_auc(forget_logprobs, reference):
+        results = compute_model_metrics(names, _min_k_outputs(forget_logprobs))
+        ref = results if reference is None else reference
+        return compute_reference_metrics(names, results, ref)["privleak"]["agg_value"], results
+
+    low, high = [-0.1] * 5, [-5.0, -6.0, -7.0, -6.0, -5.0]  # Min-K 0.1 and 6.5 (a tie with h0)
+    _, retain = privleak_and_auc([[-6.0] * 5, [-6.0] * 5], None)  # 6.0 vs 6.5, 5.5: AUC 2/4
+    assert retain["mia_min_k"]["auc"] == pytest.approx(0.5)
+    memorised, target = privleak_and_auc([low, low], retain)  # both below both holdout scores
+    assert target["mia_min_k"]["auc"] == pytest.approx(1.0) and memorised == pytest.approx(-100.0)
+    partly, _ = privleak_and_auc([low, [-6.0] * 5], retain)  # AUC 3/4
+    assert partly == pytest.approx(-50.0)
+    over, _ = privleak_and_auc([[-9.0] * 5, [-9.0] * 5], retain)  # above both holdout scores: AUC 0
+    assert over == pytest.approx(100.0)
+    tied, _ = privleak_and_auc([high, high], retain)  # 6.5: (0.5 + 0) per pair -> AUC 1/4
+    assert tied == pytest.approx(50.0)
+    assert memorised < partly < privleak_and_auc([[-6.0] * 5, [-6.0] * 5], retain)[0] < tied < over
+
+
 def test_without_holdout_mia_metrics_are_absent_with_reason():
     out = _outputs()
     out.rows.pop("holdout")
