@@ -1,6 +1,7 @@
-"""Collect TOFU summaries of many runs into one table (Markdown + CSV) and a utility-vs-forget-quality plot.
+"""Collect benchmark summaries of many runs into one table (Markdown + CSV) and a utility-vs-forget-quality plot.
 
-Each run folder holds `evals/TOFU_SUMMARY.json` (open-unlearning's layout) and, when hf-unlearn trained it,
+Each run folder holds `evals/<summary file>` (TOFU: `TOFU_SUMMARY.json`, open-unlearning's layout) and, when
+hf-unlearn trained it,
 `run_info.json` and `recipe.yaml` for the name, method and hyper-parameters. Forget quality is a KS-test p-value
 with a floor set by the sample sizes (complete separation of the two truth-ratio samples: 1.06e-239 for 400 vs 400
 items); runs at the floor are flagged, since they can't be ranked against each other by forget quality.
@@ -19,21 +20,12 @@ from pathlib import Path
 
 import yaml
 
+from hf_unlearn.benchmarks import DEFAULT_BENCHMARK, Benchmark, get_benchmark
 from hf_unlearn.errors import register_user_error
+from hf_unlearn.layout import EVALS_DIR, RECIPE_FILE, RUN_INFO
 
 logger = logging.getLogger(__name__)
 
-SUMMARY = Path("evals") / "TOFU_SUMMARY.json"
-METRICS = (
-    "forget_quality",
-    "model_utility",
-    "forget_truth_ratio",
-    "forget_Q_A_ROUGE",
-    "forget_Q_A_Prob",
-    "privleak",
-    "extraction_strength",
-)
-FORGET_SIZES = {"forget01": 40, "forget05": 200, "forget10": 400}
 SORT_RULES = ("forget_quality", "model_utility", "forget_truth_ratio", "privleak", "pareto", "name")
 SORT_HELP = {
     "forget_quality": "forget quality, highest first (ties, e.g. at the KS floor, by model utility)",
@@ -72,6 +64,7 @@ class Entry:
     model: str | None = None
     #: "retain" or "target" for a reference point (see leaderboard_references), None for a run
     reference: str | None = None
+    benchmark: str = DEFAULT_BENCHMARK
 
     @property
     def forget_quality(self) -> float | None:
@@ -99,21 +92,25 @@ def _outermost(folders: list[Path]) -> list[Path]:
     return [f for f in folders if not any(other in f.parents for other in folders)]
 
 
-def find_runs(paths: list[str | Path]) -> list[Path]:
-    """Run folders: each given folder that has evals/TOFU_SUMMARY.json, else every such folder below it that is not
+def summary_path(benchmark: Benchmark) -> Path:
+    """Where a run folder keeps the benchmark's summary."""
+    return Path(EVALS_DIR) / benchmark.summary_file
+
+
+def find_runs(paths: list[str | Path], benchmark: str = DEFAULT_BENCHMARK) -> list[Path]:
+    """Run folders: each given folder that has evals/<summary file>, else every such folder below it that is not
     inside another one (each run counts once, not once more for its export folder)."""
+    summary = summary_path(get_benchmark(benchmark))
     runs: list[Path] = []
     for path in map(Path, paths):
         if not path.is_dir():
             raise LeaderboardError(f"leaderboard: no such folder {path}")
-        if (path / SUMMARY).is_file():
+        if (path / summary).is_file():
             found = [path]
         else:
-            found = _outermost(
-                sorted(p.parent.parent for p in path.rglob("TOFU_SUMMARY.json") if p.parent.name == "evals")
-            )
+            found = _outermost(sorted(p.parent.parent for p in path.rglob(summary.name) if p.parent.name == EVALS_DIR))
         if not found:
-            raise LeaderboardError(f"leaderboard: no {SUMMARY} in or below {path}")
+            raise LeaderboardError(f"leaderboard: no {summary} in or below {path}")
         runs += [r for r in found if r not in runs]
     return runs
 
@@ -154,9 +151,10 @@ def _hparams(method: str, recipe: dict, parsed: dict) -> dict:
     return out
 
 
-def ks_sizes(eval_dir: Path, forget_split: str | None) -> tuple[int, int] | None:
-    """KS sample sizes: the model's per-item truth ratios in `eval_dir`/TOFU_EVAL.json, else the forget split's size."""
-    eval_file = eval_dir / "TOFU_EVAL.json"
+def ks_sizes(eval_dir: Path, forget_split: str | None, benchmark: str = DEFAULT_BENCHMARK) -> tuple[int, int] | None:
+    """KS sample sizes: the model's per-item truth ratios in `eval_dir`'s eval file, else the forget split's size."""
+    bench = get_benchmark(benchmark)
+    eval_file = eval_dir / bench.eval_file
     if eval_file.is_file():
         try:
             scores = json.loads(eval_file.read_text(encoding="utf-8")).get("forget_truth_ratio", {})
@@ -165,24 +163,25 @@ def ks_sizes(eval_dir: Path, forget_split: str | None) -> tuple[int, int] | None
             n = 0
         if n:
             return n, n
-    size = FORGET_SIZES.get(forget_split or "")
+    size = bench.forget_sizes.get(forget_split or "")
     return (size, size) if size else None
 
 
-def read_entry(run_dir: str | Path) -> Entry:
+def read_entry(run_dir: str | Path, benchmark: str = DEFAULT_BENCHMARK) -> Entry:
     """One run's row: metrics from the summary; name, method and hyper-parameters from run_info/recipe/the name."""
     from hf_unlearn.naming import parse_run_name
 
     run_dir = Path(run_dir)
-    summary = _read_json(run_dir / SUMMARY)
-    info = _read_json(run_dir / "run_info.json") if (run_dir / "run_info.json").is_file() else {}
+    bench = get_benchmark(benchmark)
+    summary = _read_json(run_dir / summary_path(bench))
+    info = _read_json(run_dir / RUN_INFO) if (run_dir / RUN_INFO).is_file() else {}
     recipe: dict = {}
-    if (run_dir / "recipe.yaml").is_file():
+    if (run_dir / RECIPE_FILE).is_file():
         try:
-            loaded = yaml.safe_load((run_dir / "recipe.yaml").read_text(encoding="utf-8"))
+            loaded = yaml.safe_load((run_dir / RECIPE_FILE).read_text(encoding="utf-8"))
             recipe = loaded if isinstance(loaded, dict) else {}
         except yaml.YAMLError:
-            logger.warning("leaderboard: %s/recipe.yaml is not valid YAML; using the run name", run_dir)
+            logger.warning("leaderboard: %s/%s is not valid YAML; using the run name", run_dir, RECIPE_FILE)
     name = str(info.get("run_name") or run_dir.name)
     try:
         parsed = parse_run_name(name)
@@ -190,21 +189,22 @@ def read_entry(run_dir: str | Path) -> Entry:
         parsed = {}
     method = str(info.get("method") or recipe.get("method") or parsed.get("method") or "?")
     forget_split = recipe.get("forget_split") or parsed.get("forget_split")
-    metrics = {key: number(summary.get(key)) for key in METRICS}
+    metrics = {key: number(summary.get(key)) for key in bench.leaderboard_metrics}
     return Entry(
         run_dir,
         name,
         method,
         _hparams(method, recipe, parsed),
         metrics,
-        ks_sizes(run_dir / "evals", forget_split),
+        ks_sizes(run_dir / EVALS_DIR, forget_split, benchmark),
         forget_split,
         recipe.get("model"),
+        benchmark=benchmark,
     )
 
 
-def collect(paths: list[str | Path]) -> list[Entry]:
-    return [read_entry(run) for run in find_runs(paths)]
+def collect(paths: list[str | Path], benchmark: str = DEFAULT_BENCHMARK) -> list[Entry]:
+    return [read_entry(run, benchmark) for run in find_runs(paths, benchmark)]
 
 
 # ---- ranking ----------------------------------------------------------------------------------------------------
@@ -421,15 +421,12 @@ def plot_series(entries: list[Entry], references: list[Entry] = ()) -> list[dict
 
 def plot(entries: list[Entry], path: str | Path, references: list[Entry] = ()) -> Path | None:
     """Scatter of model utility against log10 forget quality, one colour per method, the reference models as
-    labelled stars (retain) and squares (target); None without matplotlib."""
-    try:
-        import matplotlib
+    labelled stars (retain) and squares (target)."""
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        logger.warning("leaderboard: matplotlib is not installed (pip install 'hf-unlearn[plot]'); no plot written")
-        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     series = plot_series(entries, references)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for s in series:
@@ -447,7 +444,8 @@ def plot(entries: list[Entry], path: str | Path, references: list[Entry] = ()) -
         ax.annotate("KS floor", (math.log10(floor), ax.get_ylim()[0]), fontsize=7, color="grey", va="bottom")
     ax.set_xlabel("log10 forget quality (higher: closer to the retain model)")
     ax.set_ylabel("model utility")
-    ax.set_title("TOFU: model utility vs forget quality")
+    titles = sorted({get_benchmark(e.benchmark).title for e in [*entries, *references]})
+    ax.set_title(f"{', '.join(titles) or 'Leaderboard'}: model utility vs forget quality")
     if series:
         ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)

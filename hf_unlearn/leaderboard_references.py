@@ -2,7 +2,7 @@
 
 The evaluation stage leaves them in each run folder: `evals/comparison.json` holds both summaries, and
 `evals/target/` and `evals/retain/` (when the retain model was evaluated there) hold each model's
-TOFU_SUMMARY.json, TOFU_EVAL.json and eval_meta.json, which name the model. Runs that share a target or retain model
+benchmark summary and eval_meta.json, which names the model. Runs that share a target or retain model
 give the same point, so identical ones are listed once.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hf_unlearn.evaluation.evaluator import META_FILE, RETAIN_SUBDIR, SUMMARY_FILE
-from hf_unlearn.evaluation.stage import COMPARISON_FILE, EVALS_DIR, TARGET_SUBDIR
-from hf_unlearn.leaderboard import METRICS, Entry, ks_sizes, number
+from hf_unlearn.benchmarks import get_benchmark
+from hf_unlearn.layout import COMPARISON_FILE, EVAL_META, EVALS_DIR, RETAIN_SUBDIR, TARGET_SUBDIR
+from hf_unlearn.leaderboard import Entry, ks_sizes, number
 
 #: Reference kind -> the sub-folder of `evals/` its results are in.
 KINDS = {"retain": RETAIN_SUBDIR, "target": TARGET_SUBDIR}
@@ -30,9 +30,9 @@ def _json_object(path: Path) -> dict:
 
 def _model_name(run: Entry, kind: str, folder: Path) -> str:
     """The reference model's name: what its eval_meta.json says was evaluated, else what the run points at."""
-    model = _json_object(folder / META_FILE).get("model")
+    model = _json_object(folder / EVAL_META).get("model")
     if not model and kind == "retain":
-        logs = _json_object(run.run_dir / EVALS_DIR / META_FILE).get("retain_logs")
+        logs = _json_object(run.run_dir / EVALS_DIR / EVAL_META).get("retain_logs")
         model = str(Path(logs).parent) if logs and str(logs).endswith(".json") else logs
     if not model and kind == "target":
         model = run.model
@@ -41,6 +41,7 @@ def _model_name(run: Entry, kind: str, folder: Path) -> str:
 
 def run_references(run: Entry) -> list[Entry]:
     """The target and retain points one run's evaluation recorded (none when it recorded neither)."""
+    benchmark = get_benchmark(run.benchmark)
     evals = run.run_dir / EVALS_DIR
     comparison = _json_object(evals / COMPARISON_FILE)
     found = []
@@ -48,7 +49,7 @@ def run_references(run: Entry) -> list[Entry]:
         folder = evals / subdir
         summary = comparison.get(kind)
         if not isinstance(summary, dict):
-            summary = _json_object(folder / SUMMARY_FILE)
+            summary = _json_object(folder / benchmark.summary_file)
         if not summary:
             continue
         name = _model_name(run, kind, folder)
@@ -59,10 +60,11 @@ def run_references(run: Entry) -> list[Entry]:
                 run_name=f"{kind} model{': ' + name if name else ''}{split}",
                 method=kind,
                 hparams={},
-                metrics={key: number(summary.get(key)) for key in METRICS},
-                ks_sizes=ks_sizes(folder, run.forget_split) if folder.is_dir() else run.ks_sizes,
+                metrics={key: number(summary.get(key)) for key in benchmark.leaderboard_metrics},
+                ks_sizes=ks_sizes(folder, run.forget_split, run.benchmark) if folder.is_dir() else run.ks_sizes,
                 forget_split=run.forget_split,
                 reference=kind,
+                benchmark=run.benchmark,
             )
         )
     return found

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from hf_unlearn import naming
+from hf_unlearn.benchmarks import BENCHMARKS, DEFAULT_BENCHMARK, Benchmark, get_benchmark
 from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_OF, RETAIN_OF, RETAIN_SPLITS, SOURCES
 from hf_unlearn.errors import UserError
 from hf_unlearn.evaluation.gibberish import DEFAULT_GIBBERISH_MODEL
@@ -48,7 +49,10 @@ class Field:
 
 #: Every recipe key. Nested YAML sections (data:, eval:) are the dotted keys below.
 SCHEMA: dict[str, Field] = {
-    "task": Field("unlearn", str, TASKS, help="unlearn a model, or finetune one on TOFU (target/retain models)"),
+    "task": Field("unlearn", str, TASKS, help="unlearn a model, or finetune one (target/retain models)"),
+    "benchmark": Field(
+        DEFAULT_BENCHMARK, str, tuple(BENCHMARKS), help="the benchmark whose data and metrics are used"
+    ),
     "model": Field(REQUIRED, str, help="Hub id or local folder of the starting model; 'tiny' builds the tiny model"),
     "tokenizer": Field(None, str, nullable=True, help="tokenizer id/folder (default: the model's)"),
     "model_name": Field(None, str, nullable=True, help="the {model} part of names (default: tokenizer repo name)"),
@@ -328,6 +332,10 @@ class Recipe:
             raise RecipeError(f"hub_repo_id: '{repo_id}' is not of the form ORG/NAME")
 
     # ---- derived names --------------------------------------------------------------------------------------
+    @property
+    def benchmark(self) -> Benchmark:
+        return get_benchmark(self["benchmark"])
+
     @property
     def method_spec(self):
         return METHODS[self["method"]]

@@ -9,6 +9,8 @@ import yaml
 from conftest import REPO
 from huggingface_hub import ModelCard
 
+from hf_unlearn.benchmarks import get_benchmark
+from hf_unlearn.methods import TOFU_PAPER
 from hf_unlearn.publish.card import render_card
 from hf_unlearn.publish.errors import PublishError, redact
 from hf_unlearn.publish.hub_record import hub_base_model
@@ -16,6 +18,8 @@ from hf_unlearn.publish.license import LicenseInfo, resolve_license
 from hf_unlearn.publish.plot import loss_series, write_loss_plot
 from hf_unlearn.publish.portable_recipe import portable_recipe_text
 from hf_unlearn.publish.results import collect_metrics, eval_results, format_value, results_table
+
+TOFU = get_benchmark("tofu")
 from hf_unlearn.publish.run_folder import load_run
 from hf_unlearn.recipe import Recipe
 
@@ -73,13 +77,13 @@ def test_only_finite_numbers_become_metrics():
     summary = {"forget_quality": 1e-20, "model_utility": None, "privleak": float("nan"), "forget_Q_A_Prob": True,
                "forget_truth_ratio": 0.5, "not_a_catalogued_metric": 3.0}  # fmt: skip
     full = {"model_utility": {"agg_value": 0.3}, "retain_Q_A_ROUGE": {"agg_value": 0.7}, "forget_Q_A_ROUGE": {}}
-    assert collect_metrics(summary, full) == {
+    assert collect_metrics(TOFU, summary, full) == {
         "forget_quality": 1e-20,
         "forget_truth_ratio": 0.5,
         "model_utility": 0.3,
         "retain_Q_A_ROUGE": 0.7,
     }
-    assert collect_metrics(None, None) == {}
+    assert collect_metrics(TOFU, None, None) == {}
 
 
 def test_number_formatting():
@@ -91,7 +95,9 @@ def test_number_formatting():
 
 
 def test_each_result_names_its_tofu_config_and_split():
-    results = eval_results({"forget_quality": 0.1, "model_utility": 0.2, "privleak": -3.0}, "forget05", "holdout05")
+    results = eval_results(
+        TOFU, {"forget_quality": 0.1, "model_utility": 0.2, "privleak": -3.0}, "forget05", "holdout05"
+    )
     rows = [(r.metric_type, r.dataset_type, r.dataset_config, r.dataset_split, r.metric_value) for r in results]
     assert rows == [
         ("forget_quality", "locuslab/TOFU", "forget05_perturbed", "train", 0.1),
@@ -102,7 +108,9 @@ def test_each_result_names_its_tofu_config_and_split():
 
 
 def test_results_table_rows_and_columns():
-    rows = results_table({"forget_quality": 0.2}, {"forget_quality": 1e-6, "model_utility": 0.6}, None, "forget01")
+    rows = results_table(
+        TOFU, {"forget_quality": 0.2}, {"forget_quality": 1e-6, "model_utility": 0.6}, None, "forget01"
+    )
     assert [(r["label"], r["dataset"], r["value"], r["target"], r["retain"]) for r in rows] == [
         ("Forget quality (KS-test p-value)", "forget01_perturbed", "0.2000", "1.000e-06", "n/a"),
         ("Model utility", "retain_perturbed", "n/a", "0.6000", "n/a"),
@@ -304,10 +312,12 @@ def test_hub_errors_are_described_without_the_token():
 
 
 def test_citations():
-    from hf_unlearn.publish.citations import OPEN_UNLEARNING, TOFU, citations_for
+    from hf_unlearn.publish.citations import OPEN_UNLEARNING, citations_for
 
-    assert citations_for(None) == [TOFU, OPEN_UNLEARNING]
-    assert citations_for("IdkNLL") == [TOFU, OPEN_UNLEARNING]
-    npo = citations_for("NPO")
+    tofu = TOFU_PAPER.bibtex
+
+    assert citations_for(TOFU, None) == [tofu, OPEN_UNLEARNING]
+    assert citations_for(TOFU, "IdkNLL") == [tofu, OPEN_UNLEARNING]
+    npo = citations_for(TOFU, "NPO")
     assert len(npo) == 3 and "zhang2024negative" in npo[2] and "2404.05868" in npo[2]
-    assert citations_for("NoSuchMethod") == [TOFU, OPEN_UNLEARNING]
+    assert citations_for(TOFU, "NoSuchMethod") == [tofu, OPEN_UNLEARNING]

@@ -12,6 +12,7 @@ from test_card import OTHER, make_run
 from hf_unlearn.methods import METHODS
 from hf_unlearn.pipeline import build_training_args
 from hf_unlearn.publish.card import render_card
+from hf_unlearn.benchmarks import get_benchmark
 from hf_unlearn.publish.citations import citations_for
 from hf_unlearn.publish.run_folder import load_run
 from hf_unlearn.recipe import SCHEMA, Recipe, RecipeError
@@ -121,7 +122,7 @@ def test_build_training_args_copies_every_declared_training_key(tmp_path):
 def test_every_method_cites_its_paper_and_the_card_prints_it(method, tmp_path):
     spec = METHODS[method]
     assert spec.paper.title and spec.paper.arxiv in spec.citation
-    assert spec.citation in citations_for(method)
+    assert spec.citation in citations_for(get_benchmark("tofu"), method)
     recipe = {"model": "meta-llama/Llama-3.2-1B-Instruct", "method": method, "forget_split": "forget05"}
     run = load_run(make_run(tmp_path / "run", {**recipe, **REQUIRED.get(method, {})}))
     body = render_card(run, "me/m", OTHER)

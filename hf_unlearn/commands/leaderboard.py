@@ -1,4 +1,4 @@
-"""`hf-unlearn leaderboard RUNS_DIR... [--sort RULE] [--out DIR]`: rank runs by their TOFU summaries."""
+"""`hf-unlearn leaderboard RUNS_DIR... [--benchmark tofu] [--sort RULE] [--out DIR]`: rank runs by their summaries."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
+    from hf_unlearn.benchmarks import BENCHMARKS, DEFAULT_BENCHMARK
     from hf_unlearn.leaderboard import SORT_RULES
 
     p = sub.add_parser(
@@ -17,6 +18,9 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("runs", nargs="+", help="run folders, or folders holding run folders (any depth)")
+    p.add_argument(
+        "--benchmark", default=DEFAULT_BENCHMARK, choices=sorted(BENCHMARKS), help="whose summaries to rank"
+    )
     p.add_argument("--sort", default="forget_quality", choices=SORT_RULES, help="ranking rule")
     p.add_argument("--min-utility", type=float, default=None, help="drop runs with model utility below this")
     p.add_argument("--top", type=int, default=None, help="keep only the first N rows")
@@ -29,7 +33,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
     from hf_unlearn.leaderboard import collect, plot, sort_entries, to_csv, to_markdown
     from hf_unlearn.leaderboard_references import collect_references
 
-    entries = collect(args.runs)
+    entries = collect(args.runs, args.benchmark)
     references = collect_references(entries)  # from every run found, whatever the filters below keep
     if args.min_utility is not None:
         entries = [e for e in entries if (e.metrics.get("model_utility") or 0.0) >= args.min_utility]

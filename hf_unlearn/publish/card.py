@@ -11,14 +11,13 @@ import re
 from pathlib import Path
 
 from hf_unlearn import __version__
-from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_OF, RETAIN_OF
 from hf_unlearn.publish.citations import citations_for
 from hf_unlearn.publish.errors import PublishError
 from hf_unlearn.publish.hub_record import hub_base_model
 from hf_unlearn.publish.license import LicenseInfo
 from hf_unlearn.publish.portable import adapter_base
 from hf_unlearn.publish.portable_recipe import portable_recipe_text, portable_settings
-from hf_unlearn.publish.results import TOFU_DATASET, collect_metrics, eval_results, results_table
+from hf_unlearn.publish.results import collect_metrics, eval_results, results_table
 from hf_unlearn.publish.run_folder import RunFolder
 
 
@@ -108,22 +107,7 @@ def eval_forget_split(run: RunFolder) -> str:
         return explicit
     if run.is_unlearning:
         return recipe["forget_split"]
-    splits = recipe["finetune_splits"]
-    forget = [s for s in splits if s in FORGET_SPLITS]
-    if forget:
-        return forget[0]
-    complement = {retain: forget for forget, retain in RETAIN_OF.items()}
-    retain = [complement[s] for s in splits if s in complement]
-    return retain[0] if len(retain) == 1 else recipe["forget_split"]
-
-
-def _example_question(split: str) -> str:
-    from hf_unlearn.data.tofu import load_split
-
-    try:
-        return load_split(split, "bundled")[0]["question"]
-    except Exception:  # the snippet stays valid with a generic question if the bundled data is unavailable
-        return "Who are you?"
+    return run.benchmark.finetune_eval_split(recipe["finetune_splits"], recipe["forget_split"])
 
 
 def _normalization_text(recipe) -> str:
@@ -135,19 +119,19 @@ def _normalization_text(recipe) -> str:
 def build_card_data(run: RunFolder, repo_id: str, license: LicenseInfo, base_model_id: str | None, metrics: dict):
     from huggingface_hub import ModelCardData
 
-    recipe = run.recipe
+    recipe, benchmark = run.recipe, run.benchmark
     forget = eval_forget_split(run)
     if run.is_unlearning:
-        tags = ["machine-unlearning", "tofu", recipe["method"].lower(), "hf-unlearn"]
+        tags = ["machine-unlearning", benchmark.name, recipe["method"].lower(), "hf-unlearn"]
         holdout = recipe["holdout_split"]
     else:
-        role = "retain-model" if not _is_target(recipe["finetune_splits"]) else "target-model"
-        tags = ["tofu", "machine-unlearning", "finetune", role, "hf-unlearn"]
-        holdout = HOLDOUT_OF.get(forget)
-    results = eval_results(metrics, forget, holdout)
+        role = "target-model" if benchmark.is_target(recipe["finetune_splits"]) else "retain-model"
+        tags = [benchmark.name, "machine-unlearning", "finetune", role, "hf-unlearn"]
+        holdout = benchmark.holdout_split(forget)
+    results = eval_results(benchmark, metrics, forget, holdout)
     return ModelCardData(
         base_model=base_model_id,
-        datasets=[TOFU_DATASET],
+        datasets=[benchmark.dataset_id],
         language=["en"],
         library_name="transformers",
         pipeline_tag="text-generation",
@@ -158,10 +142,6 @@ def build_card_data(run: RunFolder, repo_id: str, license: LicenseInfo, base_mod
     )
 
 
-def _is_target(splits: list[str]) -> bool:
-    return any(s == "full" or s in FORGET_SPLITS for s in splits)
-
-
 def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, plot_note, metrics) -> dict:
     info, recipe = run.info, run.recipe
     base = str(info.get("base_model") or recipe["model"])
@@ -169,15 +149,16 @@ def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_fil
     versions = info.get("versions") or {}
     forget = eval_forget_split(run)
     comparison = run.comparison or {}
-    target = collect_metrics(comparison.get("target")) if comparison.get("target") else None
-    retain = collect_metrics(comparison.get("retain")) if comparison.get("retain") else None
+    benchmark = run.benchmark
+    target = collect_metrics(benchmark, comparison.get("target")) if comparison.get("target") else None
+    retain = collect_metrics(benchmark, comparison.get("retain")) if comparison.get("retain") else None
     return {
         "model_title": repo_id.split("/")[-1],
         "repo_id": repo_id,
         "run_name": info.get("run_name") or recipe.run_name,
         "base_model_md": _base_model_md(base, base_id),
         "hf_unlearn_version": versions.get("hf-unlearn", __version__),
-        "dataset_id": TOFU_DATASET,
+        "dataset_id": benchmark.dataset_id,
         "normalization_text": _normalization_text(recipe),
         "hyperparameters": hyperparameters(run),
         "hardware": info.get("hardware", "unknown hardware"),
@@ -188,7 +169,7 @@ def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_fil
         "versions": versions,
         "plot_file": plot_file,
         "plot_note": plot_note or "",
-        "results": results_table(metrics, target, retain, forget),
+        "results": results_table(benchmark, metrics, target, retain, forget),
         "has_target": bool(target),
         "has_retain": bool(retain),
         "license_note": license.note,
@@ -218,7 +199,6 @@ def card_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, 
     if run.is_unlearning:
         spec = METHODS.get(recipe["method"])
         n_forget = (run.info.get("data_sizes") or {}).get("forget")
-        authors = int(recipe["forget_split"][-2:]) * 2
         context.update(
             method={
                 "name": recipe["method"],
@@ -230,14 +210,14 @@ def card_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, 
             },
             forget_split=recipe["forget_split"],
             retain_split=recipe["retain_split"],
-            forget_desc=f"{authors} fictitious authors, {n_forget if n_forget is not None else '?'} question-answer pairs",
+            forget_desc=run.benchmark.forget_description(recipe["forget_split"], n_forget),
             data_rows=_data_rows(run, {"forget": recipe["forget_split"], "retain": recipe["retain_split"]}),
-            example_question=_example_question(recipe["forget_split"]),
-            citations=citations_for(recipe["method"]),
+            example_question=run.benchmark.example_prompt(recipe["forget_split"]),
+            citations=citations_for(run.benchmark, recipe["method"]),
         )
         return context
     splits = recipe["finetune_splits"]
-    if _is_target(splits):
+    if run.benchmark.is_target(splits):
         role = "It is a **target model** for unlearning: it knows the authors an unlearning run will make it forget."
     else:
         role = (
@@ -252,8 +232,8 @@ def card_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, 
         role_text=role,
         formula=FINETUNE_FORMULA,
         data_rows=_data_rows(run, {"train": " + ".join(splits)}),
-        example_question=_example_question(splits[-1]),
-        citations=citations_for(None),
+        example_question=run.benchmark.example_prompt(splits[-1]),
+        citations=citations_for(run.benchmark, None),
     )
     return context
 
@@ -288,7 +268,7 @@ def render_card(
     name = UNLEARNED_TEMPLATE if run.is_unlearning else FINETUNED_TEMPLATE
     if not (templates_dir / name).is_file():
         raise PublishError(f"model card template {templates_dir / name} is missing; the card can't be written")
-    metrics = collect_metrics(run.summary, run.eval_full)
+    metrics = collect_metrics(run.benchmark, run.summary, run.eval_full)
     base_id = hub_base_model(str(run.info.get("base_model") or run.recipe["model"]))
     data = build_card_data(run, repo_id, license, base_id, metrics)
     context = card_context(run, repo_id, license, plot_file, plot_note, metrics)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from hf_unlearn.methods import METHODS, TOFU_PAPER
-
-TOFU = TOFU_PAPER.bibtex
+from hf_unlearn.benchmarks import Benchmark
+from hf_unlearn.methods import METHODS
 
 OPEN_UNLEARNING = """@article{dorna2025openunlearning,
   title   = {{OpenUnlearning}: Accelerating {LLM} Unlearning via Unified Benchmarking of Methods and Metrics},
@@ -15,9 +14,9 @@ OPEN_UNLEARNING = """@article{dorna2025openunlearning,
 }"""
 
 
-def citations_for(method: str | None) -> list[str]:
-    """TOFU, OpenUnlearning, then the method's paper as its spec declares it (each entry once)."""
-    out = [TOFU, OPEN_UNLEARNING]
+def citations_for(benchmark: Benchmark, method: str | None) -> list[str]:
+    """The benchmark, OpenUnlearning, then the method's paper as its spec declares it (each entry once)."""
+    out = [benchmark.citation, OPEN_UNLEARNING]
     spec = METHODS.get(method or "")
     if spec is not None and spec.citation not in out:
         out.append(spec.citation)

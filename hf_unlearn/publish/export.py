@@ -13,13 +13,13 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from hf_unlearn.layout import ADAPTER_CONFIG, EVALS_DIR, EXPORT_DIR, LOSS_PLOT, MODEL_CONFIG, RECIPE_FILE
 from hf_unlearn.publish.errors import PublishError
-from hf_unlearn.publish.portable import ADAPTER_CONFIG, adapter_base, make_json_portable
-from hf_unlearn.publish.run_folder import EVAL_DIR, RECIPE_FILE, RunFolder
+from hf_unlearn.publish.portable import adapter_base, make_json_portable
+from hf_unlearn.publish.run_folder import RunFolder
 
-EXPORT_DIR = "export"
 CARD_FILE = "README.md"
-MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors.index.json")
+MODEL_FILES = (MODEL_CONFIG, "generation_config.json", "model.safetensors.index.json")
 TOKENIZER_FILES = (
     "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "chat_template.json", "special_tokens_map.json",
     "tokenizer.model", "added_tokens.json", "vocab.json", "merges.txt",
@@ -78,11 +78,11 @@ def check_weights(folder: Path) -> None:
 
 
 def _is_adapter(folder: Path) -> bool:
-    return (folder / ADAPTER_CONFIG).is_file() and not (folder / "config.json").is_file()
+    return (folder / ADAPTER_CONFIG).is_file() and not (folder / MODEL_CONFIG).is_file()
 
 
 def _is_bf16(folder: Path) -> bool:
-    config = folder / "config.json"
+    config = folder / MODEL_CONFIG
     dtype = json.loads(config.read_text()).get("dtype") if config.is_file() else None
     if dtype != "bfloat16" and not _is_adapter(folder):
         return False
@@ -116,7 +116,7 @@ def verify_export(folder: Path, secrets: tuple[str | None, ...] = (), check_tens
     forbidden = [f for f in files if _is_forbidden(f)]
     if forbidden:
         raise PublishError(f"refusing to publish training state or pickles: {', '.join(forbidden)} in {folder}")
-    has_config = (folder / "config.json").is_file() or _is_adapter(folder)
+    has_config = (folder / MODEL_CONFIG).is_file() or _is_adapter(folder)
     if not has_config or not weight_files(folder):
         raise PublishError(f"refusing to publish: {folder} lacks config.json or *.safetensors weights")
     if not _is_bf16(folder):
@@ -189,7 +189,7 @@ def build_export(
     """Write the export folder for `run` (default `<run>/export`), card included; replaces an earlier export."""
     from hf_unlearn.publish.card import render_card
     from hf_unlearn.publish.license import resolve_license
-    from hf_unlearn.publish.plot import PLOT_FILE, write_loss_plot
+    from hf_unlearn.publish.plot import write_loss_plot
     from hf_unlearn.publish.portable_recipe import portable_recipe_text
 
     target = Path(export_dir) if export_dir else run.path / EXPORT_DIR
@@ -199,13 +199,13 @@ def build_export(
         (staging / RECIPE_FILE).write_text(portable_recipe_text(run.recipe), encoding="utf-8")
         ensure_bf16(staging)
         for path in run.eval_files():
-            (staging / EVAL_DIR).mkdir(exist_ok=True)
-            shutil.copy2(path, staging / EVAL_DIR / path.name)
+            (staging / EVALS_DIR).mkdir(exist_ok=True)
+            shutil.copy2(path, staging / EVALS_DIR / path.name)
         make_portable(staging, run)
         title = f"{repo_id.split('/')[-1]}"
-        plot_note = write_loss_plot(run.log_history, staging / PLOT_FILE, title=title)
+        plot_note = write_loss_plot(run.log_history, staging / LOSS_PLOT, title=title)
         license = resolve_license([run.info.get("base_model"), run.info.get("tokenizer")], api)
-        card = render_card(run, repo_id, license, None if plot_note else PLOT_FILE, plot_note, templates_dir)
+        card = render_card(run, repo_id, license, None if plot_note else LOSS_PLOT, plot_note, templates_dir)
         (staging / CARD_FILE).write_text(card, encoding="utf-8")
         files = verify_export(staging)
     except BaseException:

@@ -10,7 +10,8 @@ import json
 import re
 from pathlib import Path
 
-HUB_RECORD = "hub.json"
+from hf_unlearn.layout import HUB_RECORD
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-PLOT_FILE = "loss_curves.png"
-
 #: log_history keys worth plotting, in legend order, with their labels.
 SERIES = {
     "forget_nll": "forget NLL (rises as the model forgets)",

@@ -12,9 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from hf_unlearn.layout import ADAPTER_CONFIG
 from hf_unlearn.publish.hub_record import hub_base_model, is_hub_id, published_repo_id
-
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 def is_local_path(value, named_as_path: bool = False) -> bool:

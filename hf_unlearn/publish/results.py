@@ -1,4 +1,4 @@
-"""Evaluation numbers for the card: which TOFU metrics to show, on which dataset config, and the model-index.
+"""Evaluation numbers for the card: the benchmark's metrics, on which dataset config, and the model-index.
 
 Values come only from the evaluation files of the run; a metric that was not computed (missing or null) is left
 out of the metadata and shown as "n/a" in the table, never guessed.
@@ -7,42 +7,10 @@ out of the metadata and shown as "n/a" in the table, never guessed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-TOFU_DATASET = "locuslab/TOFU"
+from hf_unlearn.benchmarks import Benchmark
+
 TASK_TYPE = "text-generation"
-TASK_NAME = "Machine unlearning (TOFU)"
-
-
-@dataclass(frozen=True)
-class Metric:
-    key: str  # key in TOFU_SUMMARY.json / TOFU_EVAL.json
-    label: str  # row label in the card's table
-    metric_type: str  # model-index `type`
-    dataset: str  # TOFU config it is computed on; {forget} is the forget split
-    goal: str  # what a good unlearned model shows
-
-
-METRICS: tuple[Metric, ...] = (
-    Metric("forget_quality", "Forget quality (KS-test p-value)", "forget_quality", "{forget}_perturbed",
-           "high: forget truth ratios indistinguishable from the retain model's"),
-    Metric("model_utility", "Model utility", "model_utility", "retain_perturbed",
-           "close to the target model's"),
-    Metric("forget_truth_ratio", "Forget truth ratio", "truth_ratio", "{forget}_perturbed",
-           "close to the retain model's"),
-    Metric("forget_Q_A_Prob", "Forget answer probability", "probability", "{forget}_perturbed",
-           "low, near the retain model's"),
-    Metric("forget_Q_A_ROUGE", "Forget ROUGE-L recall", "rouge", "{forget}_perturbed",
-           "low, near the retain model's"),
-    Metric("retain_Q_A_Prob", "Retain answer probability", "probability", "retain_perturbed",
-           "close to the target model's"),
-    Metric("retain_Q_A_ROUGE", "Retain ROUGE-L recall", "rouge", "retain_perturbed",
-           "close to the target model's"),
-    Metric("privleak", "privleak (%)", "privleak", "{forget}_perturbed",
-           "near 0 (-100: fully memorised)"),
-    Metric("extraction_strength", "Extraction strength", "extraction_strength", "{forget}_perturbed",
-           "low, near the retain model's"),
-)  # fmt: skip
 
 
 def _finite(value) -> float | None:
@@ -51,14 +19,14 @@ def _finite(value) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def collect_metrics(summary: dict | None, eval_full: dict | None = None) -> dict[str, float]:
+def collect_metrics(benchmark: Benchmark, summary: dict | None, eval_full: dict | None = None) -> dict[str, float]:
     """{metric key: value} for every catalogued metric with a finite value.
 
     The summary holds the top-level metrics; per-split numbers such as retain ROUGE only exist as `agg_value`s of
     the full evaluation file, so they are read from there when the summary lacks them.
     """
     out: dict[str, float] = {}
-    for metric in METRICS:
+    for metric in benchmark.card_metrics:
         value = _finite((summary or {}).get(metric.key))
         if value is None and isinstance((eval_full or {}).get(metric.key), dict):
             value = _finite(eval_full[metric.key].get("agg_value"))
@@ -76,10 +44,12 @@ def format_value(value: float | None) -> str:
     return f"{value:.4f}"
 
 
-def results_table(metrics: dict, target: dict | None, retain: dict | None, forget_split: str) -> list[dict]:
+def results_table(
+    benchmark: Benchmark, metrics: dict, target: dict | None, retain: dict | None, forget_split: str
+) -> list[dict]:
     """Rows for the card: label, dataset config, this model's value and, where known, the target's and retain's."""
     rows = []
-    for metric in METRICS:
+    for metric in benchmark.card_metrics:
         values = (metrics.get(metric.key), (target or {}).get(metric.key), (retain or {}).get(metric.key))
         if all(v is None for v in values):
             continue
@@ -96,12 +66,14 @@ def results_table(metrics: dict, target: dict | None, retain: dict | None, forge
     return rows
 
 
-def eval_results(metrics: dict[str, float], forget_split: str, holdout_split: str | None = None) -> list:
-    """`huggingface_hub.EvalResult`s for the model-index: each names its TOFU config and split."""
+def eval_results(
+    benchmark: Benchmark, metrics: dict[str, float], forget_split: str, holdout_split: str | None = None
+) -> list:
+    """`huggingface_hub.EvalResult`s for the model-index: each names its dataset config and split."""
     from huggingface_hub import EvalResult
 
     results = []
-    for metric in METRICS:
+    for metric in benchmark.card_metrics:
         if metric.key not in metrics:
             continue
         config = metric.dataset.format(forget=forget_split)
@@ -109,9 +81,9 @@ def eval_results(metrics: dict[str, float], forget_split: str, holdout_split: st
         results.append(
             EvalResult(
                 task_type=TASK_TYPE,
-                task_name=TASK_NAME,
-                dataset_type=TOFU_DATASET,
-                dataset_name=f"TOFU {config}",
+                task_name=f"Machine unlearning ({benchmark.title})",
+                dataset_type=benchmark.dataset_id,
+                dataset_name=f"{benchmark.title} {config}",
                 dataset_config=config,
                 dataset_split="train",
                 dataset_args=args,

@@ -9,17 +9,10 @@ from pathlib import Path
 
 import yaml
 
+from hf_unlearn.benchmarks import Benchmark
+from hf_unlearn.layout import COMPARISON_FILE, EVAL_META, EVALS_DIR, RECIPE_FILE, RUN_INFO, TRAINER_STATE
 from hf_unlearn.publish.errors import PublishError
 from hf_unlearn.recipe import Recipe, RecipeError
-
-RUN_INFO = "run_info.json"
-RECIPE_FILE = "recipe.yaml"
-TRAINER_STATE = "trainer_state.json"
-EVAL_DIR = "evals"
-SUMMARY_FILE = "TOFU_SUMMARY.json"
-EVAL_FILE = "TOFU_EVAL.json"
-COMPARISON_FILE = "comparison.json"
-META_FILE = "eval_meta.json"
 
 
 @dataclass
@@ -35,6 +28,10 @@ class RunFolder:
     eval_meta: dict | None = None
     #: why evaluation files found in the run folder are not used (they describe other weights), or None
     stale_evals: str | None = None
+
+    @property
+    def benchmark(self) -> Benchmark:
+        return self.recipe.benchmark
 
     @property
     def is_unlearning(self) -> bool:
@@ -58,8 +55,8 @@ class RunFolder:
     def eval_files(self) -> list[Path]:
         if self.stale_evals:
             return []
-        folder = self.path / EVAL_DIR
-        names = (SUMMARY_FILE, EVAL_FILE, COMPARISON_FILE, META_FILE)
+        folder = self.path / EVALS_DIR
+        names = (self.benchmark.summary_file, self.benchmark.eval_file, COMPARISON_FILE, EVAL_META)
         return [folder / name for name in names if (folder / name).is_file()]
 
 
@@ -75,7 +72,7 @@ def stale_reason(run_dir: Path, meta: dict | None) -> str | None:
     from hf_unlearn.evaluation.fingerprint import model_fingerprint
 
     if model_fingerprint(run_dir) != recorded:
-        return f"{EVAL_DIR}/{META_FILE} records other weights than the run folder's (model_sha256 differs)"
+        return f"{EVALS_DIR}/{EVAL_META} records other weights than the run folder's (model_sha256 differs)"
     return None
 
 
@@ -113,8 +110,8 @@ def load_run(run_dir: str | Path) -> RunFolder:
         raise PublishError(f"run folder: {recipe_path} is not a valid recipe ({err})") from None
     state_path = path / TRAINER_STATE
     log_history = _read_json(state_path, "trainer state").get("log_history", []) if state_path.is_file() else []
-    evals = path / EVAL_DIR
-    meta = _optional_json(evals / META_FILE)
+    evals = path / EVALS_DIR
+    meta = _optional_json(evals / EVAL_META)
     stale = stale_reason(path, meta)
     if stale:
         return RunFolder(path, info, recipe, recipe_text, log_history, eval_meta=meta, stale_evals=stale)
@@ -124,8 +121,8 @@ def load_run(run_dir: str | Path) -> RunFolder:
         recipe=recipe,
         recipe_text=recipe_text,
         log_history=log_history,
-        summary=_optional_json(evals / SUMMARY_FILE),
-        eval_full=_optional_json(evals / EVAL_FILE),
+        summary=_optional_json(evals / recipe.benchmark.summary_file),
+        eval_full=_optional_json(evals / recipe.benchmark.eval_file),
         comparison=_optional_json(evals / COMPARISON_FILE),
         eval_meta=meta,
     )

@@ -1,0 +1,21 @@
+"""Benchmarks by name: the one interface (`base.Benchmark`) and its implementations.
+
+Light to import (no torch), so recipe validation can list the benchmark names.
+"""
+
+from __future__ import annotations
+
+from hf_unlearn.benchmarks.base import Benchmark, CardMetric, TrainData
+from hf_unlearn.benchmarks.tofu import TOFU
+
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (TOFU(),)}
+DEFAULT_BENCHMARK = "tofu"
+
+__all__ = ["BENCHMARKS", "DEFAULT_BENCHMARK", "Benchmark", "CardMetric", "TrainData", "get_benchmark"]
+
+
+def get_benchmark(name: str) -> Benchmark:
+    """The benchmark called `name`; a KeyError whose message names the allowed values otherwise."""
+    if name not in BENCHMARKS:
+        raise KeyError(f"benchmark: unknown benchmark '{name}'; allowed: {', '.join(sorted(BENCHMARKS))}")
+    return BENCHMARKS[name]

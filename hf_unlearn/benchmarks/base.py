@@ -1,0 +1,131 @@
+"""The Benchmark seam: everything the pipeline, CLI, card and leaderboard need to know about one benchmark.
+
+TOFU is the first implementation. The interface is shaped for the next two as well: MUSE (raw-text forget and
+retain corpora chunked into training sequences, its own metrics and `MUSE_EVAL.json`) and WMDP (scored by an
+external evaluator, lm-evaluation-harness). Adding a benchmark touches its own module, its recipes and its tests;
+code outside `hf_unlearn/benchmarks/` asks the benchmark and never names one.
+
+Importing this module stays light (no torch): recipes validate and run names print before anything heavy loads.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CardMetric:
+    """One row of the card's results table and one entry of the Hub model-index."""
+
+    key: str  # key in the benchmark's summary file
+    label: str  # row label in the card's table
+    metric_type: str  # model-index `type`
+    dataset: str  # dataset config it is computed on; `{forget}` stands for the forget split
+    goal: str  # what a good unlearned model shows
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """What training needs from a benchmark: the dataset, the rows it came from (fingerprints, card), the
+    collator, and the pad token the collator uses (the tokenizer is told the same)."""
+
+    dataset: Any
+    rows: dict[str, list[dict]]
+    collator: Any
+    pad_token_id: int
+
+
+class Benchmark(ABC):
+    """One benchmark: its data, how training examples are formatted, its evaluation and result files, its names,
+    its card section and its leaderboard columns."""
+
+    #: recipe key `benchmark` and `hf-unlearn eval --benchmark`
+    name: str
+    #: how people write it ("TOFU")
+    title: str
+    #: Hub dataset id of its data
+    dataset_id: str
+    #: BibTeX of the benchmark's paper, cited by every card of a run on it
+    citation: str
+    #: result files in the evaluation folder, in open-unlearning's layout: every metric, and the top-level values
+    eval_file: str
+    summary_file: str
+    #: forget splits a recipe can name, and the one it gets when it names none
+    forget_splits: tuple[str, ...]
+    default_forget_split: str
+    #: what `data.source` accepts besides a directory of `<split>.jsonl`
+    sources: tuple[str, ...]
+    #: the card's results table, in order
+    card_metrics: tuple[CardMetric, ...]
+    #: size of each forget split (for statistics whose floor depends on it)
+    forget_sizes: dict[str, int]
+    #: summary keys the leaderboard shows, in order, and the plot's (x, y) axes
+    leaderboard_metrics: tuple[str, ...]
+    plot_axes: tuple[str, str]
+
+    # ---- data -------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def retain_split(self, forget_split: str) -> str:
+        """The retain split that goes with a forget split (its complement)."""
+
+    @abstractmethod
+    def holdout_split(self, forget_split: str) -> str | None:
+        """The non-member split of the same size, for membership inference (None when there is none)."""
+
+    @abstractmethod
+    def load_split(self, split: str, source: str = "auto") -> list[dict]:
+        """Rows of one split, from the Hub, a bundled copy, or a local directory."""
+
+    @abstractmethod
+    def train_data(self, recipe, tokenizer) -> TrainData:
+        """The training dataset of a recipe (unlearning: forget/retain; finetuning: its splits), formatted for
+        `tokenizer` the way this benchmark's evaluation reads the model."""
+
+    # ---- evaluation -------------------------------------------------------------------------------------------
+    @abstractmethod
+    def eval_settings(self, recipe):
+        """Evaluation settings of a recipe run (`eval.*` keys)."""
+
+    @abstractmethod
+    def evaluate(
+        self,
+        model: str,
+        output_dir: str | Path,
+        settings,
+        retain_logs: str | Path | None = None,
+        retain_model: str | None = None,
+        progress: bool = True,
+        echo: bool = True,
+    ):
+        """Evaluate a model (Hub id or folder) into `output_dir` (`eval_file`, `summary_file`, `eval_meta.json`).
+        Returns an object with `.summary` (the top-level values), `.meta` and `.output_dir`."""
+
+    # ---- names -------------------------------------------------------------------------------------------------
+    def unlearn_repo_id(self, org: str, model: str, run_name: str) -> str:
+        """Hub repo id of an unlearned model (open-unlearning's naming)."""
+        return f"{org}/unlearn_{self.name}_{model}_{run_name}"
+
+    def finetune_run_name(self, model: str, split_name: str) -> str:
+        """Run name (and repo name) of a model finetuned on this benchmark's splits."""
+        return f"{self.name}_{model}_{split_name}"
+
+    # ---- card --------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def finetune_eval_split(self, finetune_splits: list[str], default: str) -> str:
+        """The forget split a finetuned model's evaluation refers to (a target model: the split it learnt; a
+        retain model: the forget split it never saw), `default` when the splits don't say."""
+
+    @abstractmethod
+    def is_target(self, finetune_splits: list[str]) -> bool:
+        """Whether a model finetuned on these splits is a target (it saw forget data) rather than a retain model."""
+
+    @abstractmethod
+    def example_prompt(self, split: str) -> str:
+        """A prompt from a split of the benchmark's data, for the card's usage snippet."""
+
+    @abstractmethod
+    def forget_description(self, forget_split: str, n_rows: int | None) -> str:
+        """What a forget split holds, in a few words for the card ("2 fictitious authors, 40 QA pairs")."""

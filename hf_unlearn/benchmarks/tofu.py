@@ -1,0 +1,165 @@
+"""TOFU (Maini et al. 2024): fictitious authors' QA pairs, forget01/05/10 with their retain complements.
+
+Supports: every method, finetuning target/retain models, the full open-unlearning metric suite with its file
+layout (`TOFU_EVAL.json`, `TOFU_SUMMARY.json`). Assumes chat-formatted question/answer rows (`question`,
+`answer`; the evaluation sets add `paraphrased_answer`, `perturbed_answer`). The engines live in `data/tofu.py`,
+`data/formatting.py` and `evaluation/`; this module is what the rest of the package sees of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hf_unlearn.benchmarks.base import Benchmark, CardMetric, TrainData
+from hf_unlearn.data import tofu as data
+from hf_unlearn.methods import TOFU_PAPER
+
+CARD_METRICS: tuple[CardMetric, ...] = (
+    CardMetric("forget_quality", "Forget quality (KS-test p-value)", "forget_quality", "{forget}_perturbed",
+               "high: forget truth ratios indistinguishable from the retain model's"),
+    CardMetric("model_utility", "Model utility", "model_utility", "retain_perturbed",
+               "close to the target model's"),
+    CardMetric("forget_truth_ratio", "Forget truth ratio", "truth_ratio", "{forget}_perturbed",
+               "close to the retain model's"),
+    CardMetric("forget_Q_A_Prob", "Forget answer probability", "probability", "{forget}_perturbed",
+               "low, near the retain model's"),
+    CardMetric("forget_Q_A_ROUGE", "Forget ROUGE-L recall", "rouge", "{forget}_perturbed",
+               "low, near the retain model's"),
+    CardMetric("retain_Q_A_Prob", "Retain answer probability", "probability", "retain_perturbed",
+               "close to the target model's"),
+    CardMetric("retain_Q_A_ROUGE", "Retain ROUGE-L recall", "rouge", "retain_perturbed",
+               "close to the target model's"),
+    CardMetric("privleak", "privleak (%)", "privleak", "{forget}_perturbed",
+               "near 0 (-100: fully memorised)"),
+    CardMetric("extraction_strength", "Extraction strength", "extraction_strength", "{forget}_perturbed",
+               "low, near the retain model's"),
+)  # fmt: skip
+
+
+def _limit(rows: list, n: int | None) -> list:
+    return rows[:n] if n else rows
+
+
+class TOFU(Benchmark):
+    name = "tofu"
+    title = "TOFU"
+    dataset_id = data.HUB_DATASET
+    citation = TOFU_PAPER.bibtex
+    eval_file = "TOFU_EVAL.json"
+    summary_file = "TOFU_SUMMARY.json"
+    forget_splits = data.FORGET_SPLITS
+    default_forget_split = "forget10"
+    sources = data.SOURCES
+    card_metrics = CARD_METRICS
+    leaderboard_metrics = (
+        "forget_quality",
+        "model_utility",
+        "forget_truth_ratio",
+        "forget_Q_A_ROUGE",
+        "forget_Q_A_Prob",
+        "privleak",
+        "extraction_strength",
+    )
+    plot_axes = ("forget_quality", "model_utility")
+    forget_sizes = {"forget01": 40, "forget05": 200, "forget10": 400}
+
+    def retain_split(self, forget_split: str) -> str:
+        return data.RETAIN_OF[forget_split]
+
+    def holdout_split(self, forget_split: str) -> str | None:
+        return data.HOLDOUT_OF.get(forget_split)
+
+    def load_split(self, split: str, source: str = "auto") -> list[dict]:
+        return data.load_split(split, source)
+
+    def train_data(self, recipe, tokenizer) -> TrainData:
+        """Chat-formatted QA features with answer-only labels; unlearning pairs each forget item with a retain item
+        (re-paired every epoch); methods with their own examples (refusals) build them from the same rows."""
+        from hf_unlearn.data.collator import NestedPaddingCollator
+        from hf_unlearn.data.formatting import ChatFormatter
+        from hf_unlearn.data.pairing import ForgetRetainDataset
+
+        eos_as_pad = recipe["data.eos_as_pad"]
+        formatter = ChatFormatter(tokenizer, eos_as_pad=eos_as_pad)
+        collator = NestedPaddingCollator(formatter.pad_token_id, eos_as_pad=eos_as_pad)
+        source = recipe["data.source"]
+        if recipe["task"] == "finetune":
+            train_rows: list[dict] = []
+            for split in recipe["finetune_splits"]:
+                limit = recipe["data.forget_limit"] if split in data.FORGET_SPLITS else recipe["data.retain_limit"]
+                train_rows.extend(_limit(data.load_split(split, source), limit))
+            dataset = [{"train": f} for f in formatter.encode_rows(train_rows)]
+            return TrainData(dataset, {"train": train_rows}, collator, formatter.pad_token_id)
+        forget = _limit(data.load_split(recipe["forget_split"], source), recipe["data.forget_limit"])
+        retain = _limit(data.load_split(recipe["retain_split"], source), recipe["data.retain_limit"])
+        rows = {"forget": forget, "retain": retain}
+        spec = recipe.method_spec
+        if spec.dataset_builder:
+            dataset = spec.build_dataset(recipe, formatter, rows)
+        else:
+            dataset = ForgetRetainDataset(
+                formatter.encode_rows(forget), formatter.encode_rows(retain), seed=recipe["seed"]
+            )
+        return TrainData(dataset, rows, collator, formatter.pad_token_id)
+
+    def eval_settings(self, recipe):
+        """Each model is read with its own tokenizer (the run folder saved the one it trained with), so the stage
+        needs no Hub access for a tokenizer the recipe named by id."""
+        from hf_unlearn.evaluation.evaluator import EvalSettings
+
+        return EvalSettings(
+            forget_split=recipe["forget_split"],
+            metrics=recipe["eval.metrics"],
+            holdout_split=recipe["holdout_split"],
+            holdout_file=recipe["eval.holdout_file"],
+            data_source=recipe["data.source"],
+            eos_as_pad=recipe["data.eos_as_pad"],
+            max_new_tokens=recipe["eval.max_new_tokens"],
+            limit=recipe["eval.limit"],
+            batch_size=recipe["eval.batch_size"],
+            generation_batch_size=recipe["eval.generation_batch_size"],
+            gibberish_model=recipe["eval.gibberish_model"],
+        )
+
+    def evaluate(
+        self,
+        model: str,
+        output_dir: str | Path,
+        settings,
+        retain_logs: str | Path | None = None,
+        retain_model: str | None = None,
+        progress: bool = True,
+        echo: bool = True,
+    ):
+        from hf_unlearn.evaluation.evaluator import evaluate
+
+        return evaluate(
+            model,
+            output_dir,
+            settings,
+            retain_logs=retain_logs,
+            retain_model=retain_model,
+            progress=progress,
+            echo=echo,
+        )
+
+    def finetune_eval_split(self, finetune_splits: list[str], default: str) -> str:
+        forget = [s for s in finetune_splits if s in data.FORGET_SPLITS]
+        if forget:
+            return forget[0]
+        complement = {retain: forget for forget, retain in data.RETAIN_OF.items()}
+        retain = [complement[s] for s in finetune_splits if s in complement]
+        return retain[0] if len(retain) == 1 else default
+
+    def is_target(self, finetune_splits: list[str]) -> bool:
+        return any(s == "full" or s in data.FORGET_SPLITS for s in finetune_splits)
+
+    def example_prompt(self, split: str) -> str:
+        try:
+            return data.load_split(split, "bundled")[0]["question"]
+        except (OSError, ValueError, KeyError, IndexError):  # the snippet stays valid with a generic question
+            return "Who are you?"
+
+    def forget_description(self, forget_split: str, n_rows: int | None) -> str:
+        authors = int(forget_split[-2:]) * 2  # forgetXX holds XX% of TOFU's 200 authors
+        return f"{authors} fictitious authors, {n_rows if n_rows is not None else '?'} question-answer pairs"
