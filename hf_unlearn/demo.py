@@ -11,7 +11,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from hf_unlearn.data.formatting import ChatFormatter
+from hf_unlearn.pipeline import build_dataset
 from hf_unlearn.recipe import Recipe, load_recipe
+from hf_unlearn.run import run_recipe
 
 TARGET_RECIPE = "tofu_tiny-llama_full.yaml"
 RETAIN_RECIPE = "tofu_tiny-llama_retain99.yaml"
@@ -41,8 +44,6 @@ def _finished_with(recipe: Recipe, directory: Path) -> bool:
 
 
 def train_or_reuse(recipe: Recipe) -> Path:
-    from hf_unlearn.run import run_recipe
-
     directory = Path(recipe.output_dir)
     if _finished_with(recipe, directory):
         print(f"[hf-unlearn] reusing the finished run in {directory}")
@@ -81,9 +82,7 @@ def answer_probabilities(model_dir: Path, recipe: Recipe) -> dict[str, float]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from hf_unlearn.data.formatting import ChatFormatter
     from hf_unlearn.evaluation.likelihood import mean_probability, score_features
-    from hf_unlearn.pipeline import build_dataset
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()

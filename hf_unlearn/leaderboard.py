@@ -23,6 +23,8 @@ import yaml
 from hf_unlearn.benchmarks import DEFAULT_BENCHMARK, Benchmark, get_benchmark
 from hf_unlearn.errors import register_user_error
 from hf_unlearn.layout import EVALS_DIR, RECIPE_FILE, RUN_INFO
+from hf_unlearn.methods import METHODS
+from hf_unlearn.naming import format_lr, format_number, parse_run_name
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +138,6 @@ def number(value) -> float | None:
 
 
 def _hparams(method: str, recipe: dict, parsed: dict) -> dict:
-    from hf_unlearn.methods import METHODS
-
     keys = ["learning_rate", "num_train_epochs"]
     spec = METHODS.get(method)
     if spec is not None:
@@ -169,8 +169,6 @@ def ks_sizes(eval_dir: Path, forget_split: str | None, benchmark: str = DEFAULT_
 
 def read_entry(run_dir: str | Path, benchmark: str = DEFAULT_BENCHMARK) -> Entry:
     """One run's row: metrics from the summary; name, method and hyper-parameters from run_info/recipe/the name."""
-    from hf_unlearn.naming import parse_run_name
-
     run_dir = Path(run_dir)
     bench = get_benchmark(benchmark)
     summary = _read_json(run_dir / summary_path(bench))
@@ -299,8 +297,6 @@ def _fmt(value, digits: int = 3) -> str:
 
 
 def format_hparams(hparams: dict) -> str:
-    from hf_unlearn.naming import format_lr, format_number
-
     parts = []
     for key, value in hparams.items():
         if key == "learning_rate":

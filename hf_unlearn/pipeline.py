@@ -15,8 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from hf_unlearn.errors import first_line
-from hf_unlearn.model_files import ModelUnavailableError, check_model_folder, check_tokenizer_folder
+from hf_unlearn.data.formatting import ChatFormatter
+from hf_unlearn.data.tofu import FORGET_SPLITS, load_split
+from hf_unlearn.models import check_model_folder, load_model, load_tokenizer, resolve_model_path
 from hf_unlearn.recipe import SCHEMA, Recipe, RecipeError
 
 logger = logging.getLogger(__name__)
@@ -81,76 +82,6 @@ def build_training_args(recipe: Recipe, n_train: int, output_dir: str | None = N
     return cls(**kwargs)
 
 
-def resolve_model_path(name: str, key: str = "model") -> str:
-    """A local folder, or a Hub repo that is reachable (or cached); otherwise fail at once, in one line.
-
-    Without this, `from_pretrained` with no network retries for the better part of a minute and ends in a
-    traceback; with it the user learns in a second which recipe key needs the Hub.
-    """
-    if name == "tiny":
-        from hf_unlearn.tiny import ensure_tiny
-
-        return str(ensure_tiny())
-    if Path(name).expanduser().is_dir():
-        return str(Path(name).expanduser())
-    if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise ModelUnavailableError(f"{key}: '{name}' is not a local folder (and not a Hub id)")
-    from huggingface_hub import HfApi, constants, try_to_load_from_cache
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-    cached = try_to_load_from_cache(name, "config.json")
-    snapshot = str(Path(cached).parent) if isinstance(cached, str) else None
-    if constants.HF_HUB_OFFLINE:
-        if snapshot:
-            return snapshot
-        raise ModelUnavailableError(
-            f"{key}: '{name}' needs the Hugging Face Hub, and offline mode is on (HF_HUB_OFFLINE=1) with no cached "
-            "copy: connect and unset HF_HUB_OFFLINE, or point the recipe at a local folder"
-        )
-    try:
-        HfApi().model_info(name, timeout=10)
-    except GatedRepoError:
-        raise ModelUnavailableError(
-            f"{key}: '{name}' is gated on the Hub: accept its licence on its model page and log in "
-            "(`hf auth login` or HF_TOKEN)"
-        ) from None
-    except RepositoryNotFoundError:
-        raise ModelUnavailableError(f"{key}: '{name}' is neither a local folder nor a model on the Hub") from None
-    except Exception as err:  # network failures come in several types (httpx, OSError, hub errors)
-        if snapshot:
-            logger.warning("%s: the Hub is unreachable, using the cached copy of %s", key, name)
-            return snapshot
-        raise ModelUnavailableError(
-            f"{key}: '{name}' needs the Hugging Face Hub, which is unreachable ({type(err).__name__}): "
-            "connect, or point the recipe at a local folder"
-        ) from None
-    return name
-
-
-def load_tokenizer(recipe: Recipe):
-    from transformers import AutoTokenizer
-
-    key = "tokenizer" if recipe["tokenizer"] else "model"
-    path = resolve_model_path(recipe["tokenizer"] or recipe["model"], key)
-    check_tokenizer_folder(path, key)
-    try:
-        return AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as err:
-        raise ModelUnavailableError(f"tokenizer '{path}' could not be loaded: {first_line(err)}") from None
-
-
-def load_model(path: str, dtype=None):
-    """fp32 master weights for training (bf16 autocast is the Trainer's job)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    check_model_folder(path)
-    try:
-        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32)
-    except (OSError, ValueError) as err:
-        raise ModelUnavailableError(f"model '{path}' could not be loaded: {first_line(err)}") from None
-
-
 def _limit(rows: list, n: int | None) -> list:
     return rows[:n] if n else rows
 
@@ -158,7 +89,6 @@ def _limit(rows: list, n: int | None) -> list:
 def build_dataset(recipe: Recipe, formatter):
     """Train dataset + the raw rows it came from (for fingerprints and before/after probabilities)."""
     from hf_unlearn.data.pairing import ForgetRetainDataset
-    from hf_unlearn.data.tofu import FORGET_SPLITS, load_split
 
     source = recipe["data.source"]
     if recipe["task"] == "finetune":
@@ -194,13 +124,12 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
 
     from hf_unlearn.checkpoint import convert_to_bf16, fingerprint_rows, package_versions
     from hf_unlearn.data.collator import NestedPaddingCollator
-    from hf_unlearn.data.formatting import ChatFormatter
 
     start = time.time()
     output_dir = Path(recipe.output_dir)
     model_path = resolve_model_path(recipe["model"])
     check_model_folder(model_path)
-    tokenizer = load_tokenizer(recipe)
+    tokenizer = load_tokenizer(recipe["tokenizer"] or recipe["model"], "tokenizer" if recipe["tokenizer"] else "model")
     formatter = ChatFormatter(tokenizer, eos_as_pad=recipe["data.eos_as_pad"])
     dataset, rows = build_dataset(recipe, formatter)
     args = build_training_args(recipe, n_train=len(dataset))

@@ -18,6 +18,7 @@ from hf_unlearn.benchmarks import BENCHMARKS, DEFAULT_BENCHMARK, Benchmark, get_
 from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_OF, RETAIN_OF, RETAIN_SPLITS, SOURCES
 from hf_unlearn.errors import UserError
 from hf_unlearn.evaluation.gibberish import DEFAULT_GIBBERISH_MODEL
+from hf_unlearn.evaluation.suite import parse_metrics
 from hf_unlearn.methods import METHODS, check_value, get_method
 
 TASKS = ("unlearn", "finetune")
@@ -225,8 +226,6 @@ def _check_eval(values: dict) -> None:
     """Evaluation settings fail at load time, not after training."""
     if values["eval.retain_logs"] and values["eval.retain_model"]:
         raise RecipeError("eval.retain_logs: give either eval.retain_logs or eval.retain_model, not both")
-    from hf_unlearn.evaluation.suite import parse_metrics
-
     try:
         parse_metrics(values["eval.metrics"])
     except ValueError as err:

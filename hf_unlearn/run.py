@@ -7,6 +7,9 @@ import logging
 import os
 from pathlib import Path
 
+from hf_unlearn.evaluation import stage
+from hf_unlearn.pipeline import train
+from hf_unlearn.publish import PublishError, publish_run
 from hf_unlearn.recipe import Recipe
 
 logger = logging.getLogger(__name__)
@@ -14,8 +17,6 @@ logger = logging.getLogger(__name__)
 
 def run_recipe(recipe: Recipe, resume: bool = False) -> Path:
     """Train the recipe's model and return the run folder."""
-    from hf_unlearn.pipeline import train
-
     result = train(recipe, resume=resume)
     leave_distributed()
     if not is_main_process():
@@ -51,9 +52,7 @@ def evaluation_stage(recipe: Recipe, run_dir: Path) -> None:
     """After training, main process only: TOFU metrics of the unlearned model into <run_dir>/evals/ (eval.enabled)."""
     if recipe["task"] != "unlearn" or not recipe["eval.enabled"] or not is_main_process():
         return
-    from hf_unlearn.evaluation.stage import evaluate_run
-
-    evaluate_run(recipe, run_dir)
+    stage.evaluate_run(recipe, run_dir)
 
 
 def publish_stage(recipe: Recipe, run_dir: Path) -> None:
@@ -64,8 +63,6 @@ def publish_stage(recipe: Recipe, run_dir: Path) -> None:
     """
     if not is_main_process():
         return
-    from hf_unlearn.publish import PublishError, publish_run
-
     if recipe["push_to_hub"]:
         result = publish_run(run_dir)
         print(f"[hf-unlearn] published {result.repo_id}: {result.commit_url}")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from hf_unlearn.benchmarks.base import Benchmark, CardMetric, TrainData
 from hf_unlearn.data import tofu as data
+from hf_unlearn.data.formatting import ChatFormatter
+from hf_unlearn.evaluation.evaluator import EvalSettings, evaluate
 from hf_unlearn.methods import TOFU_PAPER
 
 CARD_METRICS: tuple[CardMetric, ...] = (
@@ -76,7 +78,6 @@ class TOFU(Benchmark):
         """Chat-formatted QA features with answer-only labels; unlearning pairs each forget item with a retain item
         (re-paired every epoch); methods with their own examples (refusals) build them from the same rows."""
         from hf_unlearn.data.collator import NestedPaddingCollator
-        from hf_unlearn.data.formatting import ChatFormatter
         from hf_unlearn.data.pairing import ForgetRetainDataset
 
         eos_as_pad = recipe["data.eos_as_pad"]
@@ -105,8 +106,6 @@ class TOFU(Benchmark):
     def eval_settings(self, recipe):
         """Each model is read with its own tokenizer (the run folder saved the one it trained with), so the stage
         needs no Hub access for a tokenizer the recipe named by id."""
-        from hf_unlearn.evaluation.evaluator import EvalSettings
-
         return EvalSettings(
             forget_split=recipe["forget_split"],
             metrics=recipe["eval.metrics"],
@@ -131,8 +130,6 @@ class TOFU(Benchmark):
         progress: bool = True,
         echo: bool = True,
     ):
-        from hf_unlearn.evaluation.evaluator import evaluate
-
         return evaluate(
             model,
             output_dir,

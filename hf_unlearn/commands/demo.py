@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from hf_unlearn.demo import format_table, run_demo
 from hf_unlearn.errors import file_system_errors
 
 
@@ -21,8 +22,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace, overrides: list[str]) -> int:
-    from hf_unlearn.demo import format_table, run_demo
-
     with file_system_errors(args.output_dir):
         result = run_demo(args.output_dir)
     print()

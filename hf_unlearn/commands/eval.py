@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_SPLITS
 from hf_unlearn.errors import file_system_errors
+from hf_unlearn.evaluation.evaluator import DTYPES, EvalSettings, evaluate
+from hf_unlearn.evaluation.gibberish import DEFAULT_GIBBERISH_MODEL
 
 DESCRIPTION = """\
 Evaluate a causal LM (Hub id or local folder) on TOFU. Writes DIR/TOFU_EVAL.json (every metric with per-item
@@ -21,10 +24,6 @@ examples:
 
 
 def add_parser(sub) -> None:
-    from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_SPLITS
-    from hf_unlearn.evaluation.evaluator import DTYPES
-    from hf_unlearn.evaluation.gibberish import DEFAULT_GIBBERISH_MODEL
-
     p = sub.add_parser(
         "eval",
         help="evaluate a causal LM on TOFU (open-unlearning's metrics and file layout)",
@@ -84,8 +83,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace, overrides: list[str]) -> int:
-    from hf_unlearn.evaluation.evaluator import EvalSettings, evaluate
-
     settings = EvalSettings(
         forget_split=args.forget_split,
         metrics=args.metrics,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hf_unlearn.benchmarks import BENCHMARKS, DEFAULT_BENCHMARK
+from hf_unlearn.leaderboard import SORT_RULES, collect, plot, sort_entries, to_csv, to_markdown
+from hf_unlearn.leaderboard_references import collect_references
+
 
 def add_parser(sub) -> None:
-    from hf_unlearn.benchmarks import BENCHMARKS, DEFAULT_BENCHMARK
-    from hf_unlearn.leaderboard import SORT_RULES
-
     p = sub.add_parser(
         "leaderboard",
         help="collect runs' TOFU summaries into a Markdown/CSV table and a utility-vs-FQ plot",
@@ -30,9 +31,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace, overrides: list[str]) -> int:
-    from hf_unlearn.leaderboard import collect, plot, sort_entries, to_csv, to_markdown
-    from hf_unlearn.leaderboard_references import collect_references
-
     entries = collect(args.runs, args.benchmark)
     references = collect_references(entries)  # from every run found, whatever the filters below keep
     if args.min_utility is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hf_unlearn.errors import file_system_errors
+from hf_unlearn.publish import publish_run
 
 
 def add_parser(sub) -> None:
@@ -33,8 +34,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace, overrides: list[str]) -> int:
-    from hf_unlearn.publish import publish_run
-
     with file_system_errors(args.export_dir or args.run_dir):
         result = publish_run(
             args.run_dir,

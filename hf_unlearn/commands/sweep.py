@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from hf_unlearn.sweep import sweep
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -21,8 +23,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace, overrides: list[str]) -> int:
-    from hf_unlearn.sweep import sweep
-
     result = sweep(args.grids)
     if args.dry_run:
         print("\n".join(result.files))

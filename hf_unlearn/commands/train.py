@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from hf_unlearn import run as runner
 from hf_unlearn.errors import file_system_errors
 from hf_unlearn.recipe import load_recipe, parse_overrides
 
@@ -41,9 +42,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace, overrides: list[str]) -> int:
-    from hf_unlearn.run import run_recipe
-
     recipe = load_recipe(args.recipe, parse_overrides(overrides))
     with file_system_errors(recipe.output_dir):
-        run_recipe(recipe, resume=args.resume)
+        runner.run_recipe(recipe, resume=args.resume)
     return 0

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from hf_unlearn.data.pairing import retain_index
+from hf_unlearn.data.tofu import load_idk_answers
 
 #: Keeps the refusal draw independent of the retain draw, which uses the same (seed, epoch, i).
 IDK_STREAM = 1
@@ -94,8 +95,6 @@ class IdkForgetRetainDataset(torch.utils.data.Dataset):
 
 
 def _build(recipe, formatter, rows: dict, with_original: bool) -> IdkForgetRetainDataset:
-    from hf_unlearn.data.tofu import load_idk_answers
-
     return IdkForgetRetainDataset(
         formatter,
         rows["forget"],

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hf_unlearn.data.formatting import DATE_STRING, SYSTEM_PROMPT, ChatFormatter
+from hf_unlearn.data.tofu import FORGET_SPLITS
 from hf_unlearn.errors import UserError, first_line
 from hf_unlearn.evaluation import fingerprint as fp
 from hf_unlearn.evaluation.eval_sets import load_eval_sets
@@ -35,7 +37,14 @@ from hf_unlearn.evaluation.suite import (
     parse_metrics,
     summary,
 )
-from hf_unlearn.model_files import ModelUnavailableError, check_model_folder, check_tokenizer_folder
+from hf_unlearn.models import (
+    ModelUnavailableError,
+    check_model_folder,
+    check_tokenizer_folder,
+    load_eval_model,
+    load_tokenizer,
+    local_model_dir,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +89,6 @@ class EvalSettings:
     gibberish_model: str = DEFAULT_GIBBERISH_MODEL
 
     def __post_init__(self) -> None:
-        from hf_unlearn.data.tofu import FORGET_SPLITS
-
         try:
             self.metrics = parse_metrics(self.metrics)
         except ValueError as err:
@@ -204,53 +211,6 @@ def _what_changed(meta: dict | None, model_sha: str, identity: dict) -> str:
 
 
 # ---- model ---------------------------------------------------------------------------------------------------
-def local_model_dir(name: str, key: str = "model") -> Path:
-    """A folder holding the model files: a local folder, or the Hub snapshot (downloaded when online).
-
-    `key` names the setting in the one-line error when the model can't be had (offline fails at once)."""
-    from hf_unlearn.pipeline import resolve_model_path
-
-    path = resolve_model_path(name, key)
-    if Path(path).is_dir():
-        return Path(path)
-    from huggingface_hub import snapshot_download
-
-    patterns = ["*.json", "*.safetensors", "*.model", "*.jinja", "*.txt", "*.tiktoken"]
-    try:
-        folder = Path(snapshot_download(path, allow_patterns=patterns))
-        if not any(folder.glob("*.safetensors")):  # an older checkpoint with PyTorch weights only
-            folder = Path(snapshot_download(path, allow_patterns=patterns + ["*.bin"]))
-        return folder
-    except Exception as err:  # network, auth, missing repo: one line for the user
-        raise ModelUnavailableError(f"model '{name}' could not be fetched: {first_line(err)}") from None
-
-
-def load_model(model_dir: Path, dtype: str, device: str):
-    """The model for evaluation: PyTorch SDPA attention (any device, no extra package), eval mode, on `device`."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    torch_dtype = getattr(torch, dtype)
-    check_model_folder(model_dir)
-    try:
-        try:
-            model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype, attn_implementation="sdpa")
-        except ValueError:  # an architecture without SDPA support
-            model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch_dtype)
-    except (OSError, ValueError) as err:
-        raise ModelUnavailableError(f"model '{model_dir}' could not be loaded: {first_line(err)}") from None
-    return model.to(device).eval()
-
-
-def load_tokenizer(tokenizer_dir: Path):
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(tokenizer_dir)
-    except (OSError, ValueError) as err:
-        raise ModelUnavailableError(f"tokenizer '{tokenizer_dir}' could not be loaded: {first_line(err)}") from None
-
-
 @dataclass(frozen=True)
 class Classifier:
     """forget_Q_A_gibberish's classifier as resolved: its folder and fingerprint, or why it can't be had."""
@@ -275,8 +235,6 @@ def resolve_classifier(name: str) -> Classifier:
 
 # ---- evaluation ----------------------------------------------------------------------------------------------
 def _identity(settings: EvalSettings, sets, tokenizer_dir: Path, classifier: Classifier | None) -> dict:
-    from hf_unlearn.data.formatting import DATE_STRING, SYSTEM_PROMPT
-
     holdout = None
     if "holdout" in sets.rows or "holdout" in sets.absent:
         holdout = sets.sources.get("holdout") if "holdout" in sets.rows else "absent"
@@ -420,12 +378,11 @@ def _compute(
 ) -> tuple[dict, dict]:
     import torch
 
-    from hf_unlearn.data.formatting import ChatFormatter
     from hf_unlearn.evaluation.runner import RunOptions, run_model
 
     device = settings.resolved_device()
-    model = load_model(model_dir, settings.resolved_dtype(), device)
-    tokenizer = load_tokenizer(tokenizer_dir)
+    model = load_eval_model(model_dir, settings.resolved_dtype(), device)
+    tokenizer = load_tokenizer(str(tokenizer_dir), "tokenizer" if settings.tokenizer else "model")
     formatter = ChatFormatter(tokenizer, eos_as_pad=settings.eos_as_pad)
     options = RunOptions(
         batch_size=settings.batch_size,

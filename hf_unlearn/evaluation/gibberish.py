@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from hf_unlearn.errors import first_line
 from hf_unlearn.evaluation import metrics as M
 from hf_unlearn.evaluation.suite import absent
+from hf_unlearn.models import ModelUnavailableError
 
 GIBBERISH_METRIC = "forget_Q_A_gibberish"
 #: The metric's generations come from this ROUGE metric (its per-item `generation` texts).
@@ -46,9 +48,6 @@ def load_classifier(folder: Path, dtype: str, device: str):
     """The classifier and its tokenizer, in eval mode on `device`; a one-line error when the folder won't load."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from hf_unlearn.errors import first_line
-    from hf_unlearn.model_files import ModelUnavailableError
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -92,8 +91,6 @@ def rouge_generations(rouge: dict) -> list[str]:
 
 def gibberish_metric(rouge: dict, folder: Path | None, reason: str | None, dtype: str, device: str) -> dict:
     """The metric from forget_Q_A_ROUGE's entry; absent (with why) when ROUGE or the classifier is missing."""
-    from hf_unlearn.model_files import ModelUnavailableError
-
     if rouge.get("agg_value") is None and "absent_reason" in rouge:
         return absent(rouge["absent_reason"])
     if folder is None:

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from hf_unlearn import __version__
+from hf_unlearn.methods import METHODS
 from hf_unlearn.publish.citations import citations_for
 from hf_unlearn.publish.errors import PublishError
 from hf_unlearn.publish.hub_record import hub_base_model
@@ -19,6 +20,7 @@ from hf_unlearn.publish.portable import adapter_base
 from hf_unlearn.publish.portable_recipe import portable_recipe_text, portable_settings
 from hf_unlearn.publish.results import collect_metrics, eval_results, results_table
 from hf_unlearn.publish.run_folder import RunFolder
+from hf_unlearn.recipe import method_param_keys
 
 
 def _templates_dir() -> Path:
@@ -85,8 +87,6 @@ def hyperparameters(run: RunFolder) -> list[tuple[str, str]]:
 
     Settings naming local paths show what the published recipe.yaml says instead.
     """
-    from hf_unlearn.recipe import method_param_keys
-
     skip = NOT_HYPERPARAMETERS | (FINETUNE_ONLY if run.is_unlearning else UNLEARN_ONLY)
     skip |= set(method_param_keys()) - set(run.recipe.method_params)
     if not run.recipe.get("peft.r"):  # LoRA settings mean nothing for a full finetune
@@ -192,8 +192,6 @@ def _data_rows(run: RunFolder, roles: dict[str, str]) -> list[dict]:
 
 def card_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, plot_note, metrics) -> dict:
     """Every variable the card templates use."""
-    from hf_unlearn.methods import METHODS
-
     recipe = run.recipe
     context = _common_context(run, repo_id, license, plot_file, plot_note, metrics)
     if run.is_unlearning:

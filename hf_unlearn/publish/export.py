@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hf_unlearn.layout import ADAPTER_CONFIG, EVALS_DIR, EXPORT_DIR, LOSS_PLOT, MODEL_CONFIG, RECIPE_FILE
+from hf_unlearn.publish.card import render_card
 from hf_unlearn.publish.errors import PublishError
+from hf_unlearn.publish.license import resolve_license
+from hf_unlearn.publish.plot import write_loss_plot
 from hf_unlearn.publish.portable import adapter_base, make_json_portable
+from hf_unlearn.publish.portable_recipe import portable_recipe_text
 from hf_unlearn.publish.run_folder import RunFolder
 
 CARD_FILE = "README.md"
@@ -187,11 +191,6 @@ def build_export(
     templates_dir: str | Path | None = None,
 ) -> ExportResult:
     """Write the export folder for `run` (default `<run>/export`), card included; replaces an earlier export."""
-    from hf_unlearn.publish.card import render_card
-    from hf_unlearn.publish.license import resolve_license
-    from hf_unlearn.publish.plot import write_loss_plot
-    from hf_unlearn.publish.portable_recipe import portable_recipe_text
-
     target = Path(export_dir) if export_dir else run.path / EXPORT_DIR
     staging = _fresh_folder(target, run.path)
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hf_unlearn.layout import HUB_RECORD
-from hf_unlearn.model_files import check_model_folder
+from hf_unlearn.models import check_model_folder
 from hf_unlearn.publish.errors import PublishError
 from hf_unlearn.publish.export import ExportResult, build_export, check_weights
 from hf_unlearn.publish.hub import make_api, push_export, resolve_token

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from hf_unlearn.benchmarks import Benchmark
+from hf_unlearn.evaluation.fingerprint import model_fingerprint
 from hf_unlearn.layout import COMPARISON_FILE, EVAL_META, EVALS_DIR, RECIPE_FILE, RUN_INFO, TRAINER_STATE
 from hf_unlearn.publish.errors import PublishError
 from hf_unlearn.recipe import Recipe, RecipeError
@@ -69,8 +70,6 @@ def stale_reason(run_dir: Path, meta: dict | None) -> str | None:
     recorded = (meta or {}).get("model_sha256")
     if not recorded:
         return None
-    from hf_unlearn.evaluation.fingerprint import model_fingerprint
-
     if model_fingerprint(run_dir) != recorded:
         return f"{EVALS_DIR}/{EVAL_META} records other weights than the run folder's (model_sha256 differs)"
     return None

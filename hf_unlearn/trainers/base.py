@@ -15,6 +15,7 @@ from collections import defaultdict
 import torch
 from transformers import Trainer, TrainerCallback
 
+from hf_unlearn.methods import get_method
 from hf_unlearn.trainers.losses import kl_ref_to_model, label_token_count, nll_loss, sequence_nll
 from hf_unlearn.trainers.method_utils import logits_of
 
@@ -58,7 +59,6 @@ class UnlearningTrainer(Trainer):
         super().__init_subclass__(**kwargs)
         if method is None:
             return
-        from hf_unlearn.methods import get_method
         from hf_unlearn.trainers.config import method_config
 
         cls.method_spec = get_method(method)
