@@ -11,8 +11,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from hf_unlearn.benchmarks import get_benchmark
+from hf_unlearn.benchmarks.tofu import build_dataset
 from hf_unlearn.data.formatting import ChatFormatter
-from hf_unlearn.pipeline import build_dataset
+from hf_unlearn.layout import EVALS_DIR, RECIPE_FILE, RUN_INFO
 from hf_unlearn.recipe import Recipe, load_recipe
 from hf_unlearn.run import run_recipe
 
@@ -37,7 +39,7 @@ def _finished_with(recipe: Recipe, directory: Path) -> bool:
     """A finished run of exactly this recipe is reused instead of retrained."""
     import yaml
 
-    info, saved = directory / "run_info.json", directory / "recipe.yaml"
+    info, saved = directory / RUN_INFO, directory / RECIPE_FILE
     if not (info.exists() and saved.exists()):
         return False
     return json.loads(info.read_text()).get("finished") and yaml.safe_load(saved.read_text()) == recipe.to_yaml_dict()
@@ -61,7 +63,7 @@ class DemoResult:
     @property
     def summary(self) -> dict | None:
         """The unlearned model's TOFU summary, when the run evaluated it."""
-        path = self.unlearned_dir / "evals" / "TOFU_SUMMARY.json"
+        path = self.unlearned_dir / EVALS_DIR / get_benchmark("tofu").summary_file
         return json.loads(path.read_text()) if path.is_file() else None
 
     @property

@@ -76,11 +76,3 @@ def _number(text: str) -> float | int:
 def model_short_name(model_id: str) -> str:
     """`meta-llama/Llama-3.2-1B-Instruct` -> `Llama-3.2-1B-Instruct` (the {model} part of repo ids)."""
     return model_id.rstrip("/").split("/")[-1]
-
-
-def unlearn_repo_id(org: str, model: str, run_name: str) -> str:
-    return f"{org}/unlearn_tofu_{model}_{run_name}"
-
-
-def finetune_run_name(model: str, split_name: str) -> str:
-    return f"tofu_{model}_{split_name}"

@@ -1,7 +1,8 @@
 """Recipe -> trained model folder. Each step is a function of its own.
 
 recipe -> TrainingArguments (before any model loads, so ZeRO-3 can partition at load) -> tokenizer + model(s)
--> TOFU splits -> chat features -> dataset -> trainer.train() -> BF16 save + run metadata.
+-> the benchmark's training data (splits -> features -> dataset, collator) -> trainer.train() -> BF16 save + run
+metadata.
 """
 
 from __future__ import annotations
@@ -15,16 +16,11 @@ from pathlib import Path
 
 import yaml
 
-from hf_unlearn.data.formatting import ChatFormatter
-from hf_unlearn.data.tofu import FORGET_SPLITS, load_split
+from hf_unlearn.layout import ADAPTER_CONFIG, ADAPTER_DIR, CHECKPOINT_PREFIX, RECIPE_FILE, RUN_INFO, TRAINER_STATE
 from hf_unlearn.models import check_model_folder, load_model, load_tokenizer, resolve_model_path
 from hf_unlearn.recipe import SCHEMA, Recipe, RecipeError
 
 logger = logging.getLogger(__name__)
-
-RUN_INFO = "run_info.json"
-RECIPE_FILE = "recipe.yaml"
-ADAPTER_DIR = "adapter"
 
 
 def world_size() -> int:
@@ -82,31 +78,6 @@ def build_training_args(recipe: Recipe, n_train: int, output_dir: str | None = N
     return cls(**kwargs)
 
 
-def _limit(rows: list, n: int | None) -> list:
-    return rows[:n] if n else rows
-
-
-def build_dataset(recipe: Recipe, formatter):
-    """Train dataset + the raw rows it came from (for fingerprints and before/after probabilities)."""
-    from hf_unlearn.data.pairing import ForgetRetainDataset
-
-    source = recipe["data.source"]
-    if recipe["task"] == "finetune":
-        rows = []
-        for split in recipe["finetune_splits"]:
-            limit = recipe["data.forget_limit"] if split in FORGET_SPLITS else recipe["data.retain_limit"]
-            rows.extend(_limit(load_split(split, source), limit))
-        feats = formatter.encode_rows(rows)
-        return [{"train": f} for f in feats], {"train": rows}
-    forget = _limit(load_split(recipe["forget_split"], source), recipe["data.forget_limit"])
-    retain = _limit(load_split(recipe["retain_split"], source), recipe["data.retain_limit"])
-    rows = {"forget": forget, "retain": retain}
-    if recipe.method_spec.dataset_builder:
-        return recipe.method_spec.build_dataset(recipe, formatter, rows), rows
-    dataset = ForgetRetainDataset(formatter.encode_rows(forget), formatter.encode_rows(retain), seed=recipe["seed"])
-    return dataset, rows
-
-
 @dataclass
 class TrainResult:
     output_dir: Path
@@ -123,15 +94,14 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
     import torch
 
     from hf_unlearn.checkpoint import convert_to_bf16, fingerprint_rows, package_versions
-    from hf_unlearn.data.collator import NestedPaddingCollator
 
     start = time.time()
     output_dir = Path(recipe.output_dir)
     model_path = resolve_model_path(recipe["model"])
     check_model_folder(model_path)
     tokenizer = load_tokenizer(recipe["tokenizer"] or recipe["model"], "tokenizer" if recipe["tokenizer"] else "model")
-    formatter = ChatFormatter(tokenizer, eos_as_pad=recipe["data.eos_as_pad"])
-    dataset, rows = build_dataset(recipe, formatter)
+    data = recipe.benchmark.train_data(recipe, tokenizer)
+    dataset, rows = data.dataset, data.rows
     args = build_training_args(recipe, n_train=len(dataset))
     model = load_model(model_path)
     if recipe["peft.r"]:
@@ -140,15 +110,14 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
     cls = trainer_class(recipe)
     if cls.requires_reference(args) and not recipe["peft.r"]:
         ref_model = load_model(model_path)
-    if tokenizer.pad_token_id is None or tokenizer.pad_token_id != formatter.pad_token_id:
-        tokenizer.pad_token = tokenizer.convert_ids_to_tokens(formatter.pad_token_id)
-    collator = NestedPaddingCollator(formatter.pad_token_id, eos_as_pad=recipe["data.eos_as_pad"])
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id != data.pad_token_id:
+        tokenizer.pad_token = tokenizer.convert_ids_to_tokens(data.pad_token_id)
     trainer = cls(
         model=model,
         args=args,
         ref_model=ref_model,
         train_dataset=dataset,
-        data_collator=collator,
+        data_collator=data.collator,
         processing_class=tokenizer,
         callbacks=callbacks,
     )
@@ -242,7 +211,7 @@ def save_merged(base_path: str, output_dir: Path, tokenizer, base_id: str) -> No
     merged.save_pretrained(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
     convert_to_bf16(adapter)
-    config_path = adapter / "adapter_config.json"
+    config_path = adapter / ADAPTER_CONFIG
     config = json.loads(config_path.read_text())
     config["base_model_name_or_path"] = base_id
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -267,10 +236,10 @@ def _last_checkpoint(output_dir: Path) -> str | None:
     if not output_dir.is_dir():
         return None
     found = []
-    for folder in output_dir.glob("checkpoint-*"):
+    for folder in output_dir.glob(f"{CHECKPOINT_PREFIX}*"):
         try:
             step = int(folder.name.split("-", 1)[1])
-            json.loads((folder / "trainer_state.json").read_text())
+            json.loads((folder / TRAINER_STATE).read_text())
         except (ValueError, OSError):
             logger.warning("skipping incomplete checkpoint %s", folder)
             continue

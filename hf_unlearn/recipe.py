@@ -15,14 +15,11 @@ import yaml
 
 from hf_unlearn import naming
 from hf_unlearn.benchmarks import BENCHMARKS, DEFAULT_BENCHMARK, Benchmark, get_benchmark
-from hf_unlearn.data.tofu import FORGET_SPLITS, HOLDOUT_OF, RETAIN_OF, RETAIN_SPLITS, SOURCES
 from hf_unlearn.errors import UserError
-from hf_unlearn.evaluation.gibberish import DEFAULT_GIBBERISH_MODEL
-from hf_unlearn.evaluation.suite import parse_metrics
+from hf_unlearn.evaluation.settings import setting_default
 from hf_unlearn.methods import METHODS, check_value, get_method
 
 TASKS = ("unlearn", "finetune")
-FINETUNE_SPLITS = ("full",) + FORGET_SPLITS + RETAIN_SPLITS
 LOSS_NORMALIZATIONS = ("effective_batch", "micro_batch")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 SAVE_STRATEGIES = ("no", "epoch", "steps")
@@ -58,8 +55,8 @@ SCHEMA: dict[str, Field] = {
     "tokenizer": Field(None, str, nullable=True, help="tokenizer id/folder (default: the model's)"),
     "model_name": Field(None, str, nullable=True, help="the {model} part of names (default: tokenizer repo name)"),
     "method": Field("GradDiff", str, help="unlearning method"),
-    "forget_split": Field("forget10", str, FORGET_SPLITS),
-    "retain_split": Field(None, str, RETAIN_SPLITS, nullable=True, help="default: the forget split's complement"),
+    "forget_split": Field(None, str, nullable=True, help="default: the benchmark's (TOFU: forget10)"),
+    "retain_split": Field(None, str, nullable=True, help="default: the forget split's complement"),
     "holdout_split": Field(None, str, nullable=True, help="default: holdoutXX matching the forget split"),
     "finetune_splits": Field(["full"], list, help="splits a finetune run trains on"),
     "finetune_name": Field(None, str, nullable=True, help="name of a finetuned model (default: from its splits)"),
@@ -105,25 +102,29 @@ SCHEMA: dict[str, Field] = {
     "output_dir": Field(None, str, nullable=True, help="default: saves/<task>/<run name>"),
     "report_to": Field("none", str, train_args=("report_to",)),
     # data
-    "data.source": Field("auto", str, help="auto | hub | bundled | a directory of <split>.jsonl"),
+    "data.source": Field(
+        setting_default("data_source"), str, help="auto | hub | bundled | a directory of <split>.jsonl"
+    ),
     "data.eos_as_pad": Field(False, bool, help="open-unlearning's pad=EOS masking, for comparable numbers"),
     "data.forget_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N forget rows"),
     "data.retain_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N retain rows"),
-    # evaluation (unlearning runs): TOFU metrics of the unlearned model into <run_dir>/evals/
-    "eval.enabled": Field(True, bool, help="evaluate the unlearned model on TOFU after training"),
-    "eval.metrics": Field("default", str, help="'default', 'all' or comma-separated metric names"),
-    "eval.batch_size": Field(32, int, minimum=1, help="answers scored per forward"),
+    # evaluation (unlearning runs): the benchmark's metrics of the unlearned model into <run_dir>/evals/
+    "eval.enabled": Field(True, bool, help="evaluate the unlearned model on its benchmark after training"),
+    "eval.metrics": Field(setting_default("metrics"), str, help="'default', 'all' or comma-separated metric names"),
+    "eval.batch_size": Field(setting_default("batch_size"), int, minimum=1, help="answers scored per forward"),
     "eval.generation_batch_size": Field(
         None, int, minimum=1, nullable=True, help="prompts generated together (default: 512 on CUDA, 128 on CPU)"
     ),
-    "eval.max_new_tokens": Field(200, int, minimum=1, help="greedy generation length for ROUGE"),
+    "eval.max_new_tokens": Field(
+        setting_default("max_new_tokens"), int, minimum=1, help="greedy generation length for ROUGE"
+    ),
     "eval.limit": Field(None, int, minimum=1, nullable=True, help="first N items of each eval set (quick checks)"),
-    "eval.retain_logs": Field(None, str, nullable=True, help="retain model's TOFU_EVAL.json (forget quality)"),
+    "eval.retain_logs": Field(None, str, nullable=True, help="retain model's eval file, TOFU: TOFU_EVAL.json"),
     "eval.retain_model": Field(None, str, nullable=True, help="retain model, evaluated (or reused) as the reference"),
     "eval.holdout_file": Field(None, str, nullable=True, help="own MIA holdout set (JSONL question/answer)"),
     "eval.compare_target": Field(True, bool, help="also evaluate the starting model (evals/comparison.json)"),
     "eval.gibberish_model": Field(
-        DEFAULT_GIBBERISH_MODEL,
+        setting_default("gibberish_model"),
         str,
         help="sequence classifier (Hub id or folder) of the optional forget_Q_A_gibberish metric",
     ),
@@ -227,7 +228,7 @@ def _check_eval(values: dict) -> None:
     if values["eval.retain_logs"] and values["eval.retain_model"]:
         raise RecipeError("eval.retain_logs: give either eval.retain_logs or eval.retain_model, not both")
     try:
-        parse_metrics(values["eval.metrics"])
+        get_benchmark(values["benchmark"]).check_metrics(values["eval.metrics"])
     except ValueError as err:
         raise RecipeError(f"eval.{err}") from None
 
@@ -273,9 +274,15 @@ class Recipe:
 
     def _validate_task(self) -> None:
         v = self.values
+        benchmark = self.benchmark
         source = v["data.source"]
-        if source not in SOURCES and not Path(source).expanduser().is_dir():
-            raise RecipeError(f"data.source: '{source}' is not allowed; allowed: {', '.join(SOURCES)} or a directory")
+        if source not in benchmark.sources and not Path(source).expanduser().is_dir():
+            allowed = ", ".join(benchmark.sources)
+            raise RecipeError(f"data.source: '{source}' is not allowed; allowed: {allowed} or a directory")
+        if v["forget_split"] is None:
+            v["forget_split"] = benchmark.default_forget_split
+        _check_range("forget_split", v["forget_split"], None, False, benchmark.forget_splits)
+        _check_range("retain_split", v["retain_split"], None, False, benchmark.retain_splits)
         if v["task"] == "finetune":
             for key in method_param_keys():
                 if v[key] is not None:
@@ -283,7 +290,7 @@ class Recipe:
             if v["precompute_ref_log_probs"]:
                 raise RecipeError("precompute_ref_log_probs: finetuning uses no reference model (set it to false)")
             for split in v["finetune_splits"]:
-                _check_range("finetune_splits", split, None, False, FINETUNE_SPLITS)
+                _check_range("finetune_splits", split, None, False, benchmark.finetune_splits)
             if not v["finetune_splits"]:
                 raise RecipeError("finetune_splits: at least one split is needed")
             return
@@ -291,7 +298,7 @@ class Recipe:
             spec = get_method(v["method"])
         except KeyError as err:
             raise RecipeError(str(err.args[0])) from None
-        expected_retain = RETAIN_OF[v["forget_split"]]
+        expected_retain = benchmark.retain_split(v["forget_split"])
         if v["retain_split"] is None:
             v["retain_split"] = expected_retain
         elif v["retain_split"] != expected_retain:
@@ -300,7 +307,7 @@ class Recipe:
                 "(the complement of the forget split)"
             )
         if v["holdout_split"] is None:
-            v["holdout_split"] = HOLDOUT_OF[v["forget_split"]]
+            v["holdout_split"] = benchmark.holdout_split(v["forget_split"])
         for key in method_param_keys():
             if v[key] is not None and key not in spec.params:
                 allowed = ", ".join(spec.params) or "none"
@@ -362,7 +369,7 @@ class Recipe:
     @property
     def run_name(self) -> str:
         if self["task"] == "finetune":
-            return naming.finetune_run_name(self.model_name, self.finetune_name)
+            return self.benchmark.finetune_run_name(self.model_name, self.finetune_name)
         return naming.unlearn_run_name(
             self["forget_split"], self["method"], self["learning_rate"], self["num_train_epochs"], self.method_params
         )
@@ -370,7 +377,7 @@ class Recipe:
     def repo_id(self, org: str) -> str:
         if self["task"] == "finetune":
             return f"{org}/{self.run_name}"
-        return naming.unlearn_repo_id(org, self.model_name, self.run_name)
+        return self.benchmark.unlearn_repo_id(org, self.model_name, self.run_name)
 
     @property
     def output_dir(self) -> str:
@@ -427,13 +434,14 @@ def read_yaml_mapping(path: str | Path, what: str, expected: str = "a mapping of
 
 
 def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
-    """Read a YAML recipe, validate it, check the file name under recipes/tofu/, then apply overrides."""
+    """Read a YAML recipe, validate it, check the file name under recipes/<benchmark>/, then apply overrides."""
     path = Path(path)
     raw = read_yaml_mapping(path, "recipe")
     as_written = Recipe.from_dict(raw, source=path)
-    if path.parent.name == "tofu" and path.parent.parent.name == "recipes" and path.stem != as_written.run_name:
+    folder = path.parent.name
+    if folder in BENCHMARKS and path.parent.parent.name == "recipes" and path.stem != as_written.run_name:
         raise RecipeError(
             f"recipe file name: '{path.stem}' does not match its run name '{as_written.run_name}' "
-            "(files under recipes/tofu/ are named after their run)"
+            f"(files under recipes/{folder}/ are named after their run)"
         )
     return Recipe.from_dict(raw, overrides, source=path) if overrides else as_written

@@ -18,10 +18,10 @@ from hf_unlearn.publish.license import LicenseInfo, resolve_license
 from hf_unlearn.publish.plot import loss_series, write_loss_plot
 from hf_unlearn.publish.portable_recipe import portable_recipe_text
 from hf_unlearn.publish.results import collect_metrics, eval_results, format_value, results_table
-
-TOFU = get_benchmark("tofu")
 from hf_unlearn.publish.run_folder import load_run
 from hf_unlearn.recipe import Recipe
+
+TOFU = get_benchmark("tofu")
 
 LLAMA = "meta-llama/Llama-3.2-1B-Instruct"
 UNLEARN = {"model": LLAMA, "method": "GradDiff", "forget_split": "forget05", "alpha": 2, "learning_rate": 2e-5,

@@ -266,7 +266,7 @@ def test_permission_denied_while_writing_results_names_the_path(tiny_dir, tmp_pa
     def denied(path, data):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
-    monkeypatch.setattr("hf_unlearn.evaluation.evaluator.write_json", denied)
+    monkeypatch.setattr("hf_unlearn.evaluation.store.write_json", denied)
     out = tmp_path / "ev"
     args = ["eval", tiny_dir, "--output-dir", out, "--limit", "1", "--max-new-tokens", "2", "--no-progress"]
     line = run_cli(

@@ -118,8 +118,10 @@ def test_a_folder_that_is_no_classifier_makes_the_metric_absent(tmp_path):
 
 
 def test_off_by_default_and_configurable_from_the_recipe():
-    from hf_unlearn.evaluation.stage import settings_from_recipe
     from hf_unlearn.recipe import load_recipe
+
+    def settings_from_recipe(recipe):
+        return recipe.benchmark.eval_settings(recipe)
 
     assert "forget_Q_A_gibberish" in ALL_METRICS and "forget_Q_A_gibberish" not in DEFAULT_METRICS
     recipe_file = (

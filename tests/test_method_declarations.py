@@ -9,10 +9,10 @@ import dataclasses
 import pytest
 from test_card import OTHER, make_run
 
+from hf_unlearn.benchmarks import get_benchmark
 from hf_unlearn.methods import METHODS
 from hf_unlearn.pipeline import build_training_args
 from hf_unlearn.publish.card import render_card
-from hf_unlearn.benchmarks import get_benchmark
 from hf_unlearn.publish.citations import citations_for
 from hf_unlearn.publish.run_folder import load_run
 from hf_unlearn.recipe import SCHEMA, Recipe, RecipeError

@@ -10,9 +10,10 @@ import pytest
 import torch
 from trainer_helpers import first_batch, float_model
 
+from hf_unlearn.benchmarks.tofu import build_dataset
 from hf_unlearn.data.collator import NestedPaddingCollator
 from hf_unlearn.data.formatting import ChatFormatter
-from hf_unlearn.pipeline import build_dataset, build_training_args, trainer_class
+from hf_unlearn.pipeline import build_training_args, trainer_class
 from hf_unlearn.recipe import Recipe
 from hf_unlearn.tiny import save_tiny
 

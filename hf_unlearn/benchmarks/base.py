@@ -56,6 +56,9 @@ class Benchmark(ABC):
     #: forget splits a recipe can name, and the one it gets when it names none
     forget_splits: tuple[str, ...]
     default_forget_split: str
+    #: retain splits (each the complement of a forget split), and the splits a finetuning recipe can train on
+    retain_splits: tuple[str, ...]
+    finetune_splits: tuple[str, ...]
     #: what `data.source` accepts besides a directory of `<split>.jsonl`
     sources: tuple[str, ...]
     #: the card's results table, in order
@@ -90,6 +93,19 @@ class Benchmark(ABC):
         """Evaluation settings of a recipe run (`eval.*` keys)."""
 
     @abstractmethod
+    def check_metrics(self, metrics: str) -> None:
+        """Raise ValueError naming the bad metric (and the allowed ones) when `metrics` ('default', 'all' or a
+        comma-separated list) names one the benchmark does not have."""
+
+    @abstractmethod
+    def add_eval_arguments(self, group) -> None:
+        """This benchmark's options of `hf-unlearn eval` (an argparse argument group)."""
+
+    @abstractmethod
+    def eval_settings_from_args(self, args):
+        """Evaluation settings from `hf-unlearn eval`'s parsed arguments."""
+
+    @abstractmethod
     def evaluate(
         self,
         model: str,
@@ -97,11 +113,18 @@ class Benchmark(ABC):
         settings,
         retain_logs: str | Path | None = None,
         retain_model: str | None = None,
+        no_recompute: bool = False,
         progress: bool = True,
         echo: bool = True,
     ):
-        """Evaluate a model (Hub id or folder) into `output_dir` (`eval_file`, `summary_file`, `eval_meta.json`).
-        Returns an object with `.summary` (the top-level values), `.meta` and `.output_dir`."""
+        """Evaluate a model (Hub id or folder) into `output_dir` (`eval_file`, `summary_file`, `eval_meta.json`),
+        reusing stored results whose fingerprint matches. Returns an object with `.summary` (the top-level
+        values), `.meta` (with `retain_logs`), `.output_dir`, `.reused` and `.retain` (the retain model's result)."""
+
+    @abstractmethod
+    def retain_summary(self, result, settings) -> dict | None:
+        """The retain model's summary beside an evaluation's result (evaluated with it, or read from the retain
+        logs it used), for the card's comparison rows; None without a retain reference."""
 
     # ---- names -------------------------------------------------------------------------------------------------
     def unlearn_repo_id(self, org: str, model: str, run_name: str) -> str:

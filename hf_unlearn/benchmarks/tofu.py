@@ -8,12 +8,16 @@ layout (`TOFU_EVAL.json`, `TOFU_SUMMARY.json`). Assumes chat-formatted question/
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from hf_unlearn.benchmarks.base import Benchmark, CardMetric, TrainData
 from hf_unlearn.data import tofu as data
 from hf_unlearn.data.formatting import ChatFormatter
-from hf_unlearn.evaluation.evaluator import EvalSettings, evaluate
+from hf_unlearn.evaluation import store
+from hf_unlearn.evaluation.evaluator import evaluate
+from hf_unlearn.evaluation.settings import DTYPES, EvalSettings, setting_default
+from hf_unlearn.evaluation.suite import parse_metrics, summary
 from hf_unlearn.methods import TOFU_PAPER
 
 CARD_METRICS: tuple[CardMetric, ...] = (
@@ -42,15 +46,41 @@ def _limit(rows: list, n: int | None) -> list:
     return rows[:n] if n else rows
 
 
+def build_dataset(recipe, formatter: ChatFormatter):
+    """Chat-formatted QA features with answer-only labels, and the rows they came from (fingerprints, card).
+
+    Unlearning pairs each forget item with a retain item (re-paired every epoch); methods with their own examples
+    (refusals) build them from the same rows; finetuning trains on its splits.
+    """
+    from hf_unlearn.data.pairing import ForgetRetainDataset
+
+    source = recipe["data.source"]
+    if recipe["task"] == "finetune":
+        train_rows: list[dict] = []
+        for split in recipe["finetune_splits"]:
+            limit = recipe["data.forget_limit"] if split in data.FORGET_SPLITS else recipe["data.retain_limit"]
+            train_rows.extend(_limit(data.load_split(split, source), limit))
+        return [{"train": f} for f in formatter.encode_rows(train_rows)], {"train": train_rows}
+    forget = _limit(data.load_split(recipe["forget_split"], source), recipe["data.forget_limit"])
+    retain = _limit(data.load_split(recipe["retain_split"], source), recipe["data.retain_limit"])
+    rows = {"forget": forget, "retain": retain}
+    if recipe.method_spec.dataset_builder:
+        return recipe.method_spec.build_dataset(recipe, formatter, rows), rows
+    dataset = ForgetRetainDataset(formatter.encode_rows(forget), formatter.encode_rows(retain), seed=recipe["seed"])
+    return dataset, rows
+
+
 class TOFU(Benchmark):
     name = "tofu"
     title = "TOFU"
     dataset_id = data.HUB_DATASET
     citation = TOFU_PAPER.bibtex
-    eval_file = "TOFU_EVAL.json"
-    summary_file = "TOFU_SUMMARY.json"
+    eval_file = store.EVAL_FILE
+    summary_file = store.SUMMARY_FILE
     forget_splits = data.FORGET_SPLITS
     default_forget_split = "forget10"
+    retain_splits = data.RETAIN_SPLITS
+    finetune_splits = ("full",) + data.FORGET_SPLITS + data.RETAIN_SPLITS
     sources = data.SOURCES
     card_metrics = CARD_METRICS
     leaderboard_metrics = (
@@ -75,32 +105,11 @@ class TOFU(Benchmark):
         return data.load_split(split, source)
 
     def train_data(self, recipe, tokenizer) -> TrainData:
-        """Chat-formatted QA features with answer-only labels; unlearning pairs each forget item with a retain item
-        (re-paired every epoch); methods with their own examples (refusals) build them from the same rows."""
         from hf_unlearn.data.collator import NestedPaddingCollator
-        from hf_unlearn.data.pairing import ForgetRetainDataset
 
-        eos_as_pad = recipe["data.eos_as_pad"]
-        formatter = ChatFormatter(tokenizer, eos_as_pad=eos_as_pad)
-        collator = NestedPaddingCollator(formatter.pad_token_id, eos_as_pad=eos_as_pad)
-        source = recipe["data.source"]
-        if recipe["task"] == "finetune":
-            train_rows: list[dict] = []
-            for split in recipe["finetune_splits"]:
-                limit = recipe["data.forget_limit"] if split in data.FORGET_SPLITS else recipe["data.retain_limit"]
-                train_rows.extend(_limit(data.load_split(split, source), limit))
-            dataset = [{"train": f} for f in formatter.encode_rows(train_rows)]
-            return TrainData(dataset, {"train": train_rows}, collator, formatter.pad_token_id)
-        forget = _limit(data.load_split(recipe["forget_split"], source), recipe["data.forget_limit"])
-        retain = _limit(data.load_split(recipe["retain_split"], source), recipe["data.retain_limit"])
-        rows = {"forget": forget, "retain": retain}
-        spec = recipe.method_spec
-        if spec.dataset_builder:
-            dataset = spec.build_dataset(recipe, formatter, rows)
-        else:
-            dataset = ForgetRetainDataset(
-                formatter.encode_rows(forget), formatter.encode_rows(retain), seed=recipe["seed"]
-            )
+        formatter = ChatFormatter(tokenizer, eos_as_pad=recipe["data.eos_as_pad"])
+        dataset, rows = build_dataset(recipe, formatter)
+        collator = NestedPaddingCollator(formatter.pad_token_id, eos_as_pad=recipe["data.eos_as_pad"])
         return TrainData(dataset, rows, collator, formatter.pad_token_id)
 
     def eval_settings(self, recipe):
@@ -120,6 +129,93 @@ class TOFU(Benchmark):
             gibberish_model=recipe["eval.gibberish_model"],
         )
 
+    def retain_summary(self, result, settings) -> dict | None:
+        if result.retain is not None:
+            return result.retain.summary
+        logs_path = result.meta.get("retain_logs")
+        if not logs_path:
+            return None
+        path = Path(logs_path)
+        summary_path = (path if path.is_dir() else path.parent) / self.summary_file
+        if summary_path.is_file():
+            return json.loads(summary_path.read_text(encoding="utf-8"))
+        logs, _ = store.read_retain_logs(path)
+        return summary(logs, settings.metrics)
+
+    def check_metrics(self, metrics: str) -> None:
+        parse_metrics(metrics)
+
+    def add_eval_arguments(self, group) -> None:
+        group.add_argument("--forget-split", default=self.default_forget_split, choices=data.FORGET_SPLITS)
+        group.add_argument(
+            "--holdout-split", choices=data.HOLDOUT_SPLITS, help="MIA non-members (default: matches the forget split)"
+        )
+        group.add_argument("--holdout-file", help="your own holdout set: JSON Lines with question and answer")
+        group.add_argument(
+            "--eos-as-pad",
+            action="store_true",
+            help="open-unlearning compatibility: pad = end-of-turn, masked everywhere (its numbers, its quirks)",
+        )
+        group.add_argument(
+            "--metrics",
+            default=setting_default("metrics"),
+            help="'default', 'all', or comma-separated metric names (default: default)",
+        )
+        group.add_argument(
+            "--batch-size",
+            type=int,
+            default=setting_default("batch_size"),
+            help="answers scored per forward (default %(default)s)",
+        )
+        group.add_argument(
+            "--generation-batch-size", type=int, help="prompts generated together (default: 512 on CUDA, 128 on CPU)"
+        )
+        group.add_argument("--max-new-tokens", type=int, default=setting_default("max_new_tokens"))
+        group.add_argument(
+            "--limit", type=int, help="use only the first N items of each evaluation set (quick checks)"
+        )
+        group.add_argument("--tokenizer", help="tokenizer id/folder (default: the model's)")
+        group.add_argument(
+            "--data-source", default=setting_default("data_source"), help="auto | hub | bundled | a folder of JSONL"
+        )
+        group.add_argument(
+            "--dtype", default=setting_default("dtype"), choices=DTYPES, help="auto: bfloat16 on CUDA, float32 on CPU"
+        )
+        group.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+        group.add_argument(
+            "--gibberish-model",
+            default=setting_default("gibberish_model"),
+            help="classifier (Hub id or folder) of the optional forget_Q_A_gibberish metric (default: %(default)s)",
+        )
+        es = group.add_mutually_exclusive_group()
+        es.add_argument(
+            "--es-one-over-n",
+            dest="es_one_over_n",
+            action="store_true",
+            default=None,
+            help="extraction strength floors at 1/n like open-unlearning (default with --eos-as-pad)",
+        )
+        es.add_argument("--no-es-one-over-n", dest="es_one_over_n", action="store_false", help="ES can reach 0")
+
+    def eval_settings_from_args(self, args) -> EvalSettings:
+        return EvalSettings(
+            forget_split=args.forget_split,
+            metrics=args.metrics,
+            holdout_split=args.holdout_split,
+            holdout_file=args.holdout_file,
+            data_source=args.data_source,
+            eos_as_pad=args.eos_as_pad,
+            es_one_over_n=args.es_one_over_n,
+            max_new_tokens=args.max_new_tokens,
+            limit=args.limit,
+            dtype=args.dtype,
+            tokenizer=args.tokenizer,
+            batch_size=args.batch_size,
+            generation_batch_size=args.generation_batch_size,
+            device=args.device,
+            gibberish_model=args.gibberish_model,
+        )
+
     def evaluate(
         self,
         model: str,
@@ -127,6 +223,7 @@ class TOFU(Benchmark):
         settings,
         retain_logs: str | Path | None = None,
         retain_model: str | None = None,
+        no_recompute: bool = False,
         progress: bool = True,
         echo: bool = True,
     ):
@@ -136,6 +233,7 @@ class TOFU(Benchmark):
             settings,
             retain_logs=retain_logs,
             retain_model=retain_model,
+            no_recompute=no_recompute,
             progress=progress,
             echo=echo,
         )

@@ -6,6 +6,7 @@ import argparse
 
 from hf_unlearn.demo import format_table, run_demo
 from hf_unlearn.errors import file_system_errors
+from hf_unlearn.layout import EVALS_DIR, EXPORT_DIR
 
 
 def add_parser(sub) -> None:
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
     print(f"target model:    {result.target_dir}")
     print(f"retain model:    {result.retain_dir}")
     print(f"unlearned model: {result.unlearned_dir}")
-    if (result.unlearned_dir / "export").is_dir():
+    if (result.unlearned_dir / EXPORT_DIR).is_dir():
         print(
             f"export folder:   {result.unlearned_dir / 'export'}  (publish it: hf-unlearn publish RUN_DIR --org ORG)"
         )
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
     print(format_table(result))
     if result.summary:
         print()
-        print("TOFU evaluation of the unlearned model (" + str(result.unlearned_dir / "evals") + "):")
+        print("TOFU evaluation of the unlearned model (" + str(result.unlearned_dir / EVALS_DIR) + "):")
         for key, value in sorted(result.summary.items()):
             print(f"  {key:22s} {value if value is None else f'{value:.4g}'}")
     print()

@@ -1,5 +1,8 @@
 """The TOFU evaluator: model + settings -> `TOFU_EVAL.json`, `TOFU_SUMMARY.json`, `eval_meta.json` and a table.
 
+This module runs an evaluation; `settings` validates what decides the numbers, `store` reads and writes the result
+files and their fingerprint, `report` prints the table.
+
 Stored results are reused only when their fingerprint (weights, tokenizer, data, settings) matches; otherwise they
 are recomputed, or, with `no_recompute`, the run stops and says what changed. With a retain model, it is evaluated
 first into `<output_dir>/retain/` (itself reused on a fingerprint match) and its logs are the reference for forget
@@ -8,35 +11,32 @@ quality, privleak and the Reference attack.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from hf_unlearn.data.formatting import DATE_STRING, SYSTEM_PROMPT, ChatFormatter
-from hf_unlearn.data.tofu import FORGET_SPLITS
-from hf_unlearn.errors import UserError, first_line
+from hf_unlearn.data.formatting import ChatFormatter
+from hf_unlearn.errors import first_line
 from hf_unlearn.evaluation import fingerprint as fp
 from hf_unlearn.evaluation.eval_sets import load_eval_sets
-from hf_unlearn.evaluation.gibberish import (
-    DEFAULT_GIBBERISH_MODEL,
-    GIBBERISH_METRIC,
-    SOURCE_METRIC,
-    gibberish_metric,
+from hf_unlearn.evaluation.gibberish import GIBBERISH_METRIC, SOURCE_METRIC, gibberish_metric
+from hf_unlearn.evaluation.report import render_table, speed_line, title
+from hf_unlearn.evaluation.settings import DTYPES, EvalInputError, EvalSettings
+from hf_unlearn.evaluation.store import (
+    EVAL_FILE,
+    SUMMARY_FILE,
+    EvalResult,
+    StaleResultsError,
+    identity,
+    read_existing,
+    read_retain_logs,
+    what_changed,
+    write_json,
+    write_results,
 )
-from hf_unlearn.evaluation.report import render_table
-from hf_unlearn.evaluation.suite import (
-    DEFAULT_METRICS,
-    closure,
-    compute_model_metrics,
-    compute_reference_metrics,
-    needs,
-    parse_metrics,
-    summary,
-)
+from hf_unlearn.evaluation.suite import closure, compute_model_metrics, compute_reference_metrics, needs, summary
+from hf_unlearn.layout import RETAIN_SUBDIR
 from hf_unlearn.models import (
     ModelUnavailableError,
     check_model_folder,
@@ -48,169 +48,9 @@ from hf_unlearn.models import (
 
 logger = logging.getLogger(__name__)
 
-EVAL_FILE = "TOFU_EVAL.json"
-SUMMARY_FILE = "TOFU_SUMMARY.json"
-META_FILE = "eval_meta.json"
-RETAIN_SUBDIR = "retain"
-#: Bumped whenever a change here changes numbers, so older stored results are recomputed.
-EVAL_VERSION = 1
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+__all__ = ["DTYPES", "EvalInputError", "EvalResult", "EvalSettings", "StaleResultsError", "evaluate", "write_json"]
 
 
-class StaleResultsError(UserError, RuntimeError):
-    """Stored results do not match the model or settings, and recomputing was turned off."""
-
-
-class EvalInputError(UserError, ValueError):
-    """A bad evaluation input: unknown metric, unreadable retain logs or holdout file, a bad option."""
-
-
-@dataclass
-class EvalSettings:
-    """Everything that decides the numbers (batch sizes and progress bars do not)."""
-
-    forget_split: str = "forget10"
-    metrics: tuple[str, ...] = DEFAULT_METRICS
-    holdout_split: str | None = None
-    holdout_file: str | None = None
-    data_source: str = "auto"
-    eos_as_pad: bool = False
-    #: Extraction strength's 1/n floor (open-unlearning's loop); None follows eos_as_pad.
-    es_one_over_n: bool | None = None
-    max_new_tokens: int = 200
-    limit: int | None = None
-    dtype: str = "auto"
-    tokenizer: str | None = None
-    batch_size: int = 32
-    #: None: 512 on CUDA (decoding is memory-bound, wide batches are nearly free), 128 on CPU.
-    generation_batch_size: int | None = None
-    device: str | None = None
-    #: Hub id or folder of forget_Q_A_gibberish's sequence classifier (used only when that metric is chosen).
-    gibberish_model: str = DEFAULT_GIBBERISH_MODEL
-
-    def __post_init__(self) -> None:
-        try:
-            self.metrics = parse_metrics(self.metrics)
-        except ValueError as err:
-            raise EvalInputError(str(err)) from None
-        if self.forget_split not in FORGET_SPLITS:
-            raise EvalInputError(f"forget split: '{self.forget_split}' is not one of {', '.join(FORGET_SPLITS)}")
-        if self.dtype not in DTYPES:
-            raise EvalInputError(f"dtype: '{self.dtype}' is not one of {', '.join(DTYPES)}")
-        for name in ("max_new_tokens", "batch_size", "generation_batch_size"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise EvalInputError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        if self.limit is not None and self.limit < 1:
-            raise EvalInputError(f"limit: must be >= 1, got {self.limit}")
-        if not self.gibberish_model:
-            raise EvalInputError("gibberish_model: must name a Hub id or a folder")
-        if self.es_one_over_n is None:
-            self.es_one_over_n = self.eos_as_pad
-
-    def resolved_device(self) -> str:
-        import torch
-
-        return self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-
-    def resolved_generation_batch_size(self) -> int:
-        if self.generation_batch_size:
-            return self.generation_batch_size
-        return 512 if self.resolved_device().startswith("cuda") else 128
-
-    def resolved_dtype(self) -> str:
-        if self.dtype != "auto":
-            return self.dtype
-        return "bfloat16" if self.resolved_device().startswith("cuda") else "float32"
-
-
-@dataclass
-class EvalResult:
-    output_dir: Path
-    results: dict
-    summary: dict
-    meta: dict
-    reused: bool
-    retain: EvalResult | None = None
-    table: str = ""
-    stats: dict = field(default_factory=dict)
-
-    @property
-    def eval_path(self) -> Path:
-        return self.output_dir / EVAL_FILE
-
-
-# ---- files --------------------------------------------------------------------------------------------------
-def _clean(value):
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Atomic write (temp file + rename), NaN as null, 4-space indent like open-unlearning's files."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=4, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_results(output_dir: Path, results: dict, top: tuple[str, ...], meta: dict) -> dict:
-    """TOFU_EVAL.json (every metric, top-level keys sorted), TOFU_SUMMARY.json, then eval_meta.json last."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / META_FILE).unlink(missing_ok=True)  # never leave an old fingerprint next to new numbers
-    write_json(output_dir / EVAL_FILE, dict(sorted(results.items())))
-    top_summary = summary(results, top)
-    write_json(output_dir / SUMMARY_FILE, top_summary)
-    write_json(output_dir / META_FILE, meta)
-    return top_summary
-
-
-def read_retain_logs(path: str | Path) -> tuple[dict, str]:
-    """A retain model's TOFU_EVAL.json (or a folder holding one) and its sha256."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / EVAL_FILE
-    if not path.is_file():
-        raise EvalInputError(f"retain logs: no such file {path}")
-    try:
-        logs = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise EvalInputError(f"retain logs: {path} is not valid JSON ({err.msg})") from None
-    if not isinstance(logs, dict) or "forget_truth_ratio" not in logs:
-        raise EvalInputError(f"retain logs: {path} has no forget_truth_ratio (is it a TOFU_EVAL.json?)")
-    return logs, fp.sha256_file(path)
-
-
-def _read_existing(output_dir: Path) -> tuple[dict | None, dict | None]:
-    results = meta = None
-    if (output_dir / EVAL_FILE).is_file():
-        try:
-            results = json.loads((output_dir / EVAL_FILE).read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            results = None
-    if (output_dir / META_FILE).is_file():
-        try:
-            meta = json.loads((output_dir / META_FILE).read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            meta = None
-    return results, meta
-
-
-def _what_changed(meta: dict | None, model_sha: str, identity: dict) -> str:
-    if meta is None:
-        return "no eval_meta.json fingerprint next to them"
-    changes = []
-    if meta.get("model_sha256") != model_sha:
-        changes.append("model weights")
-    old = meta.get("settings", {})
-    changes += [key for key in sorted(set(old) | set(identity)) if old.get(key) != identity.get(key)]
-    return "changed: " + ", ".join(changes) if changes else "fingerprint differs"
-
-
-# ---- model ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Classifier:
     """forget_Q_A_gibberish's classifier as resolved: its folder and fingerprint, or why it can't be had."""
@@ -234,27 +74,6 @@ def resolve_classifier(name: str) -> Classifier:
 
 
 # ---- evaluation ----------------------------------------------------------------------------------------------
-def _identity(settings: EvalSettings, sets, tokenizer_dir: Path, classifier: Classifier | None) -> dict:
-    holdout = None
-    if "holdout" in sets.rows or "holdout" in sets.absent:
-        holdout = sets.sources.get("holdout") if "holdout" in sets.rows else "absent"
-    return {
-        "eval_version": EVAL_VERSION,
-        "forget_split": settings.forget_split,
-        "metrics": sorted(settings.metrics),
-        "holdout": holdout,
-        "data": {name: fp.rows_fingerprint(rows)[:16] for name, rows in sorted(sets.rows.items())},
-        "eos_as_pad": settings.eos_as_pad,
-        "es_one_over_n": settings.es_one_over_n,
-        "max_new_tokens": settings.max_new_tokens,
-        "limit": settings.limit,
-        "dtype": settings.resolved_dtype(),
-        "tokenizer_sha256": fp.tokenizer_fingerprint(tokenizer_dir),
-        "system_prompt": SYSTEM_PROMPT,
-        "date_string": DATE_STRING,
-        # only when chosen, so results without the metric keep their fingerprint
-        **({"gibberish_model": classifier.identity()} if classifier else {}),
-    }
 
 
 def _load_sets(settings: EvalSettings, datasets: set[str]):
@@ -321,10 +140,10 @@ def evaluate(
     sets = _load_sets(settings, need.datasets)
     model_sha = fp.model_fingerprint(model_dir)
     classifier = resolve_classifier(settings.gibberish_model) if GIBBERISH_METRIC in names else None
-    identity = _identity(settings, sets, tokenizer_dir, classifier)
-    fingerprint = fp.combine({"model_sha256": model_sha, "settings": identity})
+    identity_ = identity(settings, sets, tokenizer_dir, classifier.identity() if classifier else None)
+    fingerprint = fp.combine({"model_sha256": model_sha, "settings": identity_})
 
-    stored, meta = _read_existing(output_dir)
+    stored, meta = read_existing(output_dir)
     reused = stored is not None and meta is not None and meta.get("fingerprint") == fingerprint
     stats: dict = {}
     if reused:
@@ -337,7 +156,7 @@ def evaluate(
             top_summary = write_results(output_dir, results, top, meta)
     else:
         if stored is not None or meta is not None:
-            why = _what_changed(meta, model_sha, identity)
+            why = what_changed(meta, model_sha, identity_)
             if no_recompute:
                 raise StaleResultsError(
                     f"stored results in {output_dir} do not match this model/settings ({why}); "
@@ -351,7 +170,7 @@ def evaluate(
             "model": str(model),
             "model_dir": str(model_dir),
             "model_sha256": model_sha,
-            "settings": identity,
+            "settings": identity_,
             "reference_id": reference_id,
             "retain_logs": str(retain_logs) if retain_logs else None,
             "device": settings.resolved_device(),
@@ -361,14 +180,13 @@ def evaluate(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         top_summary = write_results(output_dir, results, top, meta)
-    title = _title(model, settings, sets, reused)
-    table = render_table(results, top, title, retain.results if retain else reference)
+    table = render_table(results, top, title(model, settings, sets, reused), retain.results if retain else reference)
     if echo:
         if retain is not None:
             print(f"[hf-unlearn] retain model results: {retain.output_dir} ({'reused' if retain.reused else 'new'})")
         print(table)
         if stats:
-            print(_speed_line(stats))
+            print(speed_line(stats))
         print(f"[hf-unlearn] wrote {output_dir / EVAL_FILE} and {output_dir / SUMMARY_FILE}")
     return EvalResult(output_dir, results, top_summary, meta, reused, retain, table, stats)
 
@@ -414,29 +232,6 @@ def _gibberish(results: dict, classifier: Classifier, settings: EvalSettings, st
     entry = gibberish_metric(results[SOURCE_METRIC], classifier.folder, classifier.reason, dtype, device)
     stats["gibberish_s"] = round(time.perf_counter() - start, 3)
     return entry
-
-
-def _title(model: str, settings: EvalSettings, sets, reused: bool) -> str:
-    sizes = ", ".join(f"{name} {len(rows)}" for name, rows in sets.rows.items())
-    if "holdout" in sets.absent:
-        sizes += ", holdout absent"
-    return f"TOFU evaluation of {model} on {settings.forget_split} ({sizes}){' [reused stored results]' if reused else ''}"
-
-
-def _speed_line(stats: dict) -> str:
-    parts = []
-    if stats.get("sequences_scored"):
-        rate = stats["sequences_scored"] / max(stats["scoring_s"], 1e-9)
-        parts.append(f"scored {stats['sequences_scored']} sequences in {stats['scoring_s']:.1f}s ({rate:.1f}/s)")
-    if stats.get("prompts_generated"):
-        rate = stats["tokens_generated"] / max(stats["generation_s"], 1e-9)
-        parts.append(
-            f"generated {stats['tokens_generated']} tokens for {stats['prompts_generated']} prompts in "
-            f"{stats['generation_s']:.1f}s ({rate:.1f} tokens/s)"
-        )
-    if stats.get("gradnorm_samples"):
-        parts.append(f"GradNorm on {stats['gradnorm_samples']} samples in {stats['gradnorm_s']:.1f}s")
-    return "[hf-unlearn] " + "; ".join(parts)
 
 
 def _version() -> str:

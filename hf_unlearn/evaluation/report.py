@@ -1,7 +1,8 @@
-"""The readable table printed after an evaluation (the JSON files hold everything)."""
+"""What an evaluation prints: the table, its title and the speed line (the JSON files hold everything)."""
 
 from __future__ import annotations
 
+from hf_unlearn.evaluation.settings import EvalSettings
 from hf_unlearn.evaluation.suite import SPECS
 
 UTILITY_COMPONENTS = SPECS["model_utility"].children
@@ -49,3 +50,26 @@ def render_table(results: dict, top: tuple[str, ...], title: str, retain: dict |
     if notes:
         lines += ["absent:"] + [f"  {', '.join(metric_names)}: {reason}" for reason, metric_names in notes.items()]
     return "\n".join(lines)
+
+
+def title(model: str, settings: EvalSettings, sets, reused: bool) -> str:
+    sizes = ", ".join(f"{name} {len(rows)}" for name, rows in sets.rows.items())
+    if "holdout" in sets.absent:
+        sizes += ", holdout absent"
+    return f"TOFU evaluation of {model} on {settings.forget_split} ({sizes}){' [reused stored results]' if reused else ''}"
+
+
+def speed_line(stats: dict) -> str:
+    parts = []
+    if stats.get("sequences_scored"):
+        rate = stats["sequences_scored"] / max(stats["scoring_s"], 1e-9)
+        parts.append(f"scored {stats['sequences_scored']} sequences in {stats['scoring_s']:.1f}s ({rate:.1f}/s)")
+    if stats.get("prompts_generated"):
+        rate = stats["tokens_generated"] / max(stats["generation_s"], 1e-9)
+        parts.append(
+            f"generated {stats['tokens_generated']} tokens for {stats['prompts_generated']} prompts in "
+            f"{stats['generation_s']:.1f}s ({rate:.1f} tokens/s)"
+        )
+    if stats.get("gradnorm_samples"):
+        parts.append(f"GradNorm on {stats['gradnorm_samples']} samples in {stats['gradnorm_s']:.1f}s")
+    return "[hf-unlearn] " + "; ".join(parts)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hf_unlearn.layout import RUN_INFO
 from hf_unlearn.publish.hub_record import published_repo_id
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def _lineage(model: str) -> list[str]:
         folder = Path(current).expanduser()
         if not folder.is_dir():
             break
-        info = folder / "run_info.json"
+        info = folder / RUN_INFO
         repo_id = published_repo_id(folder)
         if repo_id is not None:
             chain.append(repo_id)
