@@ -1,6 +1,6 @@
 """QA -> chat-formatted features with answer-only labels.
 
-Layout (reference section 1): system prompt + user question + assistant answer through the model's chat template
+Layout (open-unlearning's TOFU chat formatting): system prompt + user question + assistant answer through the model's chat template
 with a fixed `date_string`; labels are the answer tokens plus the end-of-turn token, everything before is -100.
 Tokenisation happens once per example (open-unlearning re-tokenises three times per access, every epoch).
 """

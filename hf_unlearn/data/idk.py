@@ -1,4 +1,4 @@
-"""Forget questions answered with a refusal ("I don't know"), for IdkDPO and IdkNLL (reference section 1.3).
+"""Forget questions answered with a refusal ("I don't know"), for IdkDPO and IdkNLL (TOFU's `idontknow.txt`).
 
 open-unlearning draws the refusal from the global torch RNG on every access. Here the refusal for forget item i in
 an epoch comes from a generator seeded by (seed, epoch, i, stream), like the retain partner of

@@ -1,4 +1,4 @@
-"""The TOFU evaluation sets (reference section 4.2) and the holdout set for membership inference.
+"""The TOFU evaluation sets (open-unlearning's TOFU eval configs) and the holdout set for membership inference.
 
 Datasets are keyed by short names used in metric names: forget (`<forget_split>_perturbed`), retain
 (`retain_perturbed`), ra (`real_authors_perturbed`), wf (`world_facts_perturbed`), holdout (`holdoutXX` from the

@@ -1,4 +1,5 @@
-"""`forget_Q_A_gibberish`: how fluent the model's forget-set answers still are (reference section 4.12).
+"""`forget_Q_A_gibberish`: how fluent the model's forget-set answers still are (open-unlearning's
+`classifier_prob`).
 
 A model can "forget" by emitting noise, which ROUGE alone scores as perfect forgetting. open-unlearning's optional
 gibberish metric classifies each forget_Q_A_ROUGE generation with a small sequence classifier and keeps the

@@ -1,4 +1,4 @@
-"""Pure TOFU / open-unlearning metric maths (reference section 4): numbers in, numbers out.
+"""Pure TOFU / open-unlearning metric maths (as open-unlearning's `evals/metrics` compute them): numbers in, numbers out.
 
 Nothing here touches a model. Every function is tested against values computed by hand, and the fast evaluator
 and the straightforward benchmark baseline share them, so the two can only differ in how they get the numbers.

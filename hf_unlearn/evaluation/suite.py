@@ -1,6 +1,6 @@
 """The TOFU metric suite: names, dependencies, what each needs from the model, and the JSON it produces.
 
-Metric names, dependency structure and per-metric JSON layouts follow open-unlearning (reference section 4.1), so
+Metric names, dependency structure and per-metric JSON layouts follow open-unlearning's TOFU eval logs, so
 `TOFU_EVAL.json` / `TOFU_SUMMARY.json` can be diffed against its published eval logs. Each metric states which
 (question, answer) sequences it scores and which prompts it generates for; the evaluator takes the union, so every
 sequence is scored once however many metrics use it. Metrics that compare with the retain model (forget quality,

@@ -74,7 +74,7 @@ def kl_ref_to_model(
     )
 
 
-# ---- method losses (reference section 3) ------------------------------------------------------------------------
+# ---- method losses (each method's paper; open-unlearning's implementation where it differs) -----------------------
 # Per-sequence losses (NPO, SimNPO, DPO, RMU) sum over sequences and divide by `normalizer` (the effective-batch
 # sequence count; default: this batch's); token losses divide a sum over scored tokens by the token count.
 
