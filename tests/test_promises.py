@@ -189,6 +189,7 @@ def test_fingerprint_covers_tokenizer_config_data_and_eos_as_pad(fingerprinted):
 # ---- data.eos_as_pad reaches the evaluation stage -------------------------------------------------------------
 def test_recipe_eos_as_pad_carries_into_the_evaluation(tmp_path, monkeypatch):
     from hf_unlearn import run as run_module
+    from hf_unlearn.benchmarks import tofu
     from hf_unlearn.evaluation import stage
 
     recipe_file = tmp_path / "forget01_GradDiff_lr0.0005_alpha5_epoch10.yaml"
@@ -199,7 +200,7 @@ def test_recipe_eos_as_pad_carries_into_the_evaluation(tmp_path, monkeypatch):
         seen.append(settings)
         return ev.EvalResult(Path(output_dir), {}, {}, {}, False)
 
-    monkeypatch.setattr(stage, "evaluate", fake_evaluate)
+    monkeypatch.setattr(tofu, "evaluate", fake_evaluate)
     monkeypatch.setattr(stage, "write_json", lambda *a: None)
     run_module.evaluation_stage(load_recipe(recipe_file), tmp_path)
     assert len(seen) == 2 and all(s.eos_as_pad for s in seen)  # the unlearned model and the target alike

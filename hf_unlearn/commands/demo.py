@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hf_unlearn.demo import format_table, run_demo
+from hf_unlearn import demo
 from hf_unlearn.errors import file_system_errors
 from hf_unlearn.layout import EVALS_DIR, EXPORT_DIR
 
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace, overrides: list[str]) -> int:
     with file_system_errors(args.output_dir):
-        result = run_demo(args.output_dir)
+        result = demo.run_demo(args.output_dir)
     print()
     print(f"target model:    {result.target_dir}")
     print(f"retain model:    {result.retain_dir}")
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
             f"export folder:   {result.unlearned_dir / 'export'}  (publish it: hf-unlearn publish RUN_DIR --org ORG)"
         )
     print()
-    print(format_table(result))
+    print(demo.format_table(result))
     if result.summary:
         print()
         print("TOFU evaluation of the unlearned model (" + str(result.unlearned_dir / EVALS_DIR) + "):")
