@@ -17,7 +17,7 @@ ENV_SETUP = $(filter $(VENV)/bin/python,$(PYTHON))
 TORCH_SPEC ?= torch==2.13.0
 TEST_ENV = HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 OMP_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
 
-.PHONY: install install-test demo test lint format
+.PHONY: install install-test demo test test-fast lint format
 
 # --system-site-packages: a torch the system already has (a CUDA build) is used, not reinstalled.
 $(VENV)/bin/python:
@@ -36,6 +36,10 @@ demo: install
 
 test: install-test
 	$(TEST_ENV) $(PYTHON) -m pytest -q --durations=15 tests
+
+# The unit tests only (tests/unit: pure code, no training); no install step, run `make install-test` once.
+test-fast:
+	$(TEST_ENV) $(PYTHON) -m pytest -q tests/unit
 
 lint:
 	ruff check . && ruff format --check .

@@ -39,10 +39,10 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from helpers import REPO  # noqa: E402
 
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # 1 unless the caller chose otherwise
 
-REPO = Path(__file__).resolve().parent.parent
 
 #: A small but real setting: 2 forget authors (forget01) + 2 retain authors, memorised by the tiny model.
 SMALL_FINETUNE = {

@@ -10,17 +10,23 @@ import itertools
 import json
 import math
 import zlib
-from pathlib import Path
 
 import pytest
 import torch
-from greedy_ties import is_near_tie, next_token_logits, text_divergence, tied_positions, top_two_gap, values_under_ties
+from helpers import REPO
+from helpers.greedy_ties import (
+    is_near_tie,
+    next_token_logits,
+    text_divergence,
+    tied_positions,
+    top_two_gap,
+    values_under_ties,
+)
 from rouge_score import rouge_scorer
 
 from hf_unlearn.data.tofu import load_split
 from hf_unlearn.evaluation.evaluator import EvalSettings, evaluate
 
-REPO = Path(__file__).resolve().parent.parent
 LIMIT = 6
 MAX_NEW = 20
 SYSTEM, DATE = "You are a helpful assistant.", "10 Apr 2025"

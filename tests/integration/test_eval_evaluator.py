@@ -2,15 +2,13 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from hf_unlearn.evaluation import evaluator as ev
 from hf_unlearn.evaluation.evaluator import EvalSettings, StaleResultsError, evaluate
 from hf_unlearn.evaluation.suite import ALL_METRICS
-
-REPO = Path(__file__).resolve().parent.parent
 
 LIMIT = 12
 #: The summary values the ordering test compares (shown when it fails).

@@ -1,9 +1,8 @@
 """Grids -> recipes: every generated recipe validates, its file name is its run name, and the name parses back."""
 
-from pathlib import Path
-
 import pytest
 import yaml
+from helpers import REPO
 
 from hf_unlearn import naming
 from hf_unlearn.cli import main
@@ -11,7 +10,6 @@ from hf_unlearn.methods import METHODS
 from hf_unlearn.recipe import RecipeError, load_recipe
 from hf_unlearn.sweep import expand, format_scalar, load_grid, sweep
 
-REPO = Path(__file__).resolve().parent.parent
 GRIDS = sorted((REPO / "recipes" / "grids").glob("*.yaml"))
 
 GRID = """\

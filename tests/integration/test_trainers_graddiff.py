@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from trainer_helpers import first_batch, float_model, one_step_args
+from helpers.trainers import first_batch, float_model, one_step_args
 
 from hf_unlearn.data.collator import NestedPaddingCollator
 from hf_unlearn.data.formatting import ChatFormatter

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from distributed_helpers import UNLEARN, sgd_overrides, weights
+from helpers.distributed import UNLEARN, sgd_overrides, weights
+from helpers.trainers import float_model, one_step_args
 from scipy.stats import ks_2samp
-from trainer_helpers import float_model, one_step_args
 
 from hf_unlearn import pipeline
 from hf_unlearn.cli import main

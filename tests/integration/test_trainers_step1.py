@@ -8,7 +8,7 @@ zero. Recipes set only what the tiny model needs; every method hyper-parameter i
 
 import pytest
 import torch
-from trainer_helpers import first_batch, float_model
+from helpers.trainers import first_batch, float_model
 
 from hf_unlearn.benchmarks.tofu import build_dataset
 from hf_unlearn.data.collator import NestedPaddingCollator

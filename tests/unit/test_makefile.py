@@ -7,11 +7,9 @@ import os
 import shutil
 import subprocess
 import venv
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
+from helpers import REPO
 
 #: What the Makefile reads from the environment to choose an interpreter (a parent `make test` passes MAKEFLAGS).
 CHOICE_VARIABLES = ("VIRTUAL_ENV", "CONDA_PREFIX", "PYTHON", "SYSTEM_PYTHON", "PY_EXTERNALLY_MANAGED", "VENV")

@@ -7,7 +7,7 @@ values rejected with the same message), every method must cite its paper, and th
 import dataclasses
 
 import pytest
-from test_card import OTHER, make_run
+from helpers.runs import OTHER, make_run
 
 from hf_unlearn.benchmarks import get_benchmark
 from hf_unlearn.methods import METHODS

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 import torch
-from distributed_helpers import (
+from helpers.distributed import (
     NO_CLIPPING,
     NPO,
     REPO,
@@ -20,8 +20,8 @@ from distributed_helpers import (
     run_info,
     weights,
 )
-from distributed_helpers import sgd_overrides as _overrides
-from distributed_helpers import subprocess_env as _env
+from helpers.distributed import sgd_overrides as _overrides
+from helpers.distributed import subprocess_env as _env
 
 from hf_unlearn.pipeline import _last_checkpoint, train
 from hf_unlearn.recipe import load_recipe
@@ -29,7 +29,7 @@ from hf_unlearn.recipe import load_recipe
 DRIVER = textwrap.dedent(
     """
     import json, sys
-    from distributed_helpers import keep_fp32_weights
+    from helpers.distributed import keep_fp32_weights
     from hf_unlearn.pipeline import train
     from hf_unlearn.recipe import load_recipe
     with keep_fp32_weights():

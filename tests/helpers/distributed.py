@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-REPO = Path(__file__).resolve().parent.parent
+from helpers import REPO
+
 UNLEARN = REPO / "recipes" / "tiny" / "forget01_GradDiff_lr0.0005_alpha5_epoch10.yaml"
 NPO = REPO / "recipes" / "tofu" / "forget10_NPO_lr1e-05_beta0.1_alpha1_epoch5.yaml"
 

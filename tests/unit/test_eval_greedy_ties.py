@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from greedy_ties import (
+from helpers.greedy_ties import (
     assert_matches_up_to_ties,
     assert_same_greedy,
     is_near_tie,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import REPO
-from hub_server import FakeHub
+from helpers import REPO
+from helpers.hub_server import FakeHub
 from safetensors.torch import load_file, save_file
 
 from hf_unlearn.publish import PublishError, publish_run

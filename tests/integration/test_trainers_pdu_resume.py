@@ -7,7 +7,7 @@ import sys
 import textwrap
 
 import pytest
-from distributed_helpers import REPO, assert_same_weights, sgd_overrides, subprocess_env, weights
+from helpers.distributed import REPO, assert_same_weights, sgd_overrides, subprocess_env, weights
 
 from hf_unlearn.pipeline import train
 from hf_unlearn.recipe import load_recipe

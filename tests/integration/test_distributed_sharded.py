@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from distributed_helpers import (
+from helpers import HELPERS
+from helpers.distributed import (
     NO_CLIPPING,
     NPO,
     REPO,
@@ -38,11 +39,11 @@ from hf_unlearn.pipeline import train
 from hf_unlearn.recipe import load_recipe
 
 RUN = REPO / "recipes" / "run.py"
-FP32_RUN = Path(__file__).parent / "fp32_run.py"
+FP32_RUN = HELPERS / "fp32_run.py"
 #: shipped config: (launch script, the distributed type the run must record, processes)
 LAUNCHERS = {
     "zero3": ("zero3.yaml", RUN, "DEEPSPEED", 2),
-    "fsdp2": ("fsdp2.yaml", Path(__file__).parent / "fsdp2_cpu_run.py", "FSDP", 2),
+    "fsdp2": ("fsdp2.yaml", HELPERS / "fsdp2_cpu_run.py", "FSDP", 2),
     "single_gpu": ("single_gpu.yaml", RUN, "NO", 1),  # on a machine without a GPU: one CPU process
     "ddp": ("ddp.yaml", RUN, "MULTI_CPU", 2),  # on a machine without GPUs: two gloo processes
 }

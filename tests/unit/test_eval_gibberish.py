@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO
 
 from hf_unlearn.evaluation.evaluator import EvalSettings, StaleResultsError, evaluate, resolve_classifier
 from hf_unlearn.evaluation.gibberish import (
@@ -124,9 +125,7 @@ def test_off_by_default_and_configurable_from_the_recipe():
         return recipe.benchmark.eval_settings(recipe)
 
     assert "forget_Q_A_gibberish" in ALL_METRICS and "forget_Q_A_gibberish" not in DEFAULT_METRICS
-    recipe_file = (
-        Path(__file__).resolve().parent.parent / "recipes/tiny/forget01_GradDiff_lr0.0005_alpha5_epoch10.yaml"
-    )
+    recipe_file = REPO / "recipes/tiny/forget01_GradDiff_lr0.0005_alpha5_epoch10.yaml"
     assert settings_from_recipe(load_recipe(recipe_file)).gibberish_model == DEFAULT_GIBBERISH_MODEL
     custom = load_recipe(
         recipe_file, {"eval.gibberish_model": "org/clf", "eval.metrics": "default,forget_Q_A_gibberish"}

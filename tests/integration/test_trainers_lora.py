@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import REPO
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
@@ -15,7 +16,6 @@ from hf_unlearn.demo import answer_probabilities
 from hf_unlearn.pipeline import train
 from hf_unlearn.recipe import load_recipe
 
-REPO = Path(__file__).resolve().parent.parent
 GRADDIFF = REPO / "recipes" / "tiny" / "forget01_GradDiff_lr0.0005_alpha5_epoch10.yaml"
 NPO = REPO / "recipes" / "tofu" / "forget10_NPO_lr1e-05_beta0.1_alpha1_epoch5.yaml"
 

@@ -1,10 +1,10 @@
-"""`python tests/fp32_run.py SCRIPT ARGS...`: run a launch script (e.g. `recipes/run.py`) keeping the fp32 weights
+"""`python tests/helpers/fp32_run.py SCRIPT ARGS...`: run a launch script (e.g. `recipes/run.py`) keeping the fp32 weights
 the run saves before their BF16 conversion (`distributed_helpers.keep_fp32_weights`), for exact comparisons."""
 
 import runpy
 import sys
 
-from distributed_helpers import keep_fp32_weights
+from helpers.distributed import keep_fp32_weights
 
 if __name__ == "__main__":
     script, sys.argv = sys.argv[1], sys.argv[1:]

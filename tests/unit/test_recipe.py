@@ -2,15 +2,14 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from hf_unlearn.cli import main
 from hf_unlearn.naming import parse_run_name
 from hf_unlearn.recipe import Recipe, RecipeError, load_recipe, parse_overrides
 
-REPO = Path(__file__).resolve().parent.parent
 ALL_RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if p.parent.name not in ("accelerate", "grids"))
 TOFU_RECIPES = sorted((REPO / "recipes" / "tofu").glob("*.yaml"))
 REFERENCE = REPO / "recipes" / "tofu" / "forget10_GradDiff_lr2e-05_alpha5_epoch5.yaml"

@@ -3,7 +3,7 @@ separate forwards and `generate` give."""
 
 import pytest
 import torch
-from greedy_ties import assert_matches_up_to_ties, assert_same_greedy, tied_positions
+from helpers.greedy_ties import assert_matches_up_to_ties, assert_same_greedy, tied_positions
 
 from hf_unlearn.data.formatting import ChatFormatter
 from hf_unlearn.data.tofu import load_split
