@@ -79,15 +79,15 @@ def child(args: argparse.Namespace) -> None:
 
     from hf_unlearn.data.formatting import ChatFormatter
     from hf_unlearn.evaluation.eval_sets import load_eval_sets
-    from hf_unlearn.evaluation.evaluator import load_model, load_tokenizer
     from hf_unlearn.evaluation.runner import RunOptions, run_model
     from hf_unlearn.evaluation.suite import closure, compute_model_metrics, compute_reference_metrics, needs
+    from hf_unlearn.models import load_eval_model, load_tokenizer
 
     torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = args.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
-    model = load_model(Path(args.model_dir), dtype, device)
-    formatter = ChatFormatter(load_tokenizer(Path(args.model_dir)), eos_as_pad=args.eos_as_pad)
+    model = load_eval_model(Path(args.model_dir), dtype, device)
+    formatter = ChatFormatter(load_tokenizer(args.model_dir), eos_as_pad=args.eos_as_pad)
     top = tuple(args.metrics.split(","))
     names = closure(top)
     need = needs(names)
@@ -267,7 +267,7 @@ def main() -> None:
     args.metrics = ",".join(parse_metrics(args.metrics))
     import torch
 
-    from hf_unlearn.pipeline import resolve_model_path
+    from hf_unlearn.models import resolve_model_path
 
     if not args.gpu_only and args.model == "llama-1b":
         with tempfile.TemporaryDirectory() as tmp:

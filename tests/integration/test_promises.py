@@ -306,7 +306,7 @@ def hub_calls(monkeypatch):
 
 
 def test_training_splits_come_from_locuslab_tofu(hub_calls, tiny_dir, tokenizer):
-    from hf_unlearn.pipeline import build_dataset
+    from hf_unlearn.benchmarks.tofu import build_dataset
 
     recipe = load_recipe(UNLEARN, {"model": str(tiny_dir), "forget_split": "forget05", "data.source": "hub"})
     _, rows = build_dataset(recipe, ChatFormatter(tokenizer))
