@@ -102,6 +102,14 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
     tokenizer = load_tokenizer(recipe["tokenizer"] or recipe["model"], "tokenizer" if recipe["tokenizer"] else "model")
     data = recipe.benchmark.train_data(recipe, tokenizer)
     dataset, rows = data.dataset, data.rows
+    during = None
+    if recipe["eval.during_training.every"]:
+        from hf_unlearn.during_training import DuringTrainingEval
+
+        settings = recipe.benchmark.training_settings(recipe)
+        # before the training arguments: under ZeRO-3 they make every later load partitioned
+        during = DuringTrainingEval(recipe, tokenizer, settings, recipe.benchmark.training_reference(recipe, settings))
+        callbacks = [*(callbacks or []), during]
     args = build_training_args(recipe, n_train=len(dataset))
     model = load_model(model_path)
     if recipe["peft.r"]:
@@ -128,7 +136,14 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
         logger.warning(
             "%s holds checkpoints of an earlier run: starting over (pass --resume to continue it)", output_dir
         )
+    if during is not None:
+        during.bind(trainer)
     trainer.train(resume_from_checkpoint=checkpoint)
+    selection = None
+    if recipe["select_checkpoint.rule"]:
+        from hf_unlearn.during_training import apply_selection
+
+        selection = apply_selection(recipe, trainer, output_dir)
     if recipe["peft.r"]:
         trainer.save_model(str(output_dir / ADAPTER_DIR))
         if trainer.is_world_process_zero():
@@ -164,6 +179,8 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
             "data_fingerprint": {name: fingerprint_rows(r) for name, r in rows.items()},
             "data_sizes": {name: len(r) for name, r in rows.items()},
             "peft": _peft_settings(recipe),
+            "during_training": _during_training(recipe, trainer.state.log_history),
+            "selection": selection,
             "finished": True,
         }
         (output_dir / RUN_INFO).write_text(json.dumps(info, indent=2) + "\n")
@@ -215,6 +232,14 @@ def save_merged(base_path: str, output_dir: Path, tokenizer, base_id: str) -> No
     config = json.loads(config_path.read_text())
     config["base_model_name_or_path"] = base_id
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _during_training(recipe: Recipe, log_history: list[dict]) -> dict | None:
+    if not recipe["eval.during_training.every"]:
+        return None
+    from hf_unlearn.during_training import trajectory_record
+
+    return trajectory_record(recipe, log_history)
 
 
 def _peft_settings(recipe: Recipe) -> dict | None:

@@ -18,11 +18,16 @@ from hf_unlearn.benchmarks import BENCHMARKS, DEFAULT_BENCHMARK, Benchmark, get_
 from hf_unlearn.errors import UserError
 from hf_unlearn.evaluation.settings import setting_default
 from hf_unlearn.methods import METHODS, check_value, get_method
+from hf_unlearn.selection import KEEP, RULE_METRICS, RULES
 
 TASKS = ("unlearn", "finetune")
 LOSS_NORMALIZATIONS = ("effective_batch", "micro_batch")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 SAVE_STRATEGIES = ("no", "epoch", "steps")
+#: The during-training evaluation's default metrics: the fast ones the selection rules read (no MIA, no classifier).
+DURING_TRAINING_METRICS = ["forget_quality", "forget_truth_ratio", "forget_Q_A_Prob", "model_utility"]
+#: Metrics that cannot run inside training: a backward pass per sample, or a second model (a classifier).
+NOT_DURING_TRAINING = ("mia_gradnorm", "forget_Q_A_gibberish")
 
 
 class RecipeError(UserError, ValueError):
@@ -127,6 +132,23 @@ SCHEMA: dict[str, Field] = {
         setting_default("gibberish_model"),
         str,
         help="sequence classifier (Hub id or folder) of the optional forget_Q_A_gibberish metric",
+    ),
+    # evaluation during training (a fast subset, in memory) and the checkpoint it selects
+    "eval.during_training.every": Field(
+        None, str, nullable=True, help="evaluate the model being trained every 'epoch' or every N steps (unset: off)"
+    ),
+    "eval.during_training.metrics": Field(DURING_TRAINING_METRICS, list, help="metrics evaluated during training"),
+    "eval.during_training.limit": Field(32, int, minimum=1, help="first N items of each eval set during training"),
+    "select_checkpoint.rule": Field(
+        None, str, RULES, nullable=True, help="pick the evaluated checkpoint to keep by this rule (unset: the last)"
+    ),
+    "select_checkpoint.keep": Field("best", str, KEEP, help="save and publish the selected (best) or the last"),
+    "select_checkpoint.min_utility": Field(0.0, float, minimum=0.0, help="max_forget_quality: model utility bound"),
+    "select_checkpoint.min_utility_ratio": Field(
+        0.9, float, minimum=0.0, help="utility_ratio: bound as a fraction of the starting model's utility"
+    ),
+    "select_checkpoint.stop_below": Field(
+        None, float, minimum=0.0, nullable=True, help="stop training once model utility falls below this"
     ),
     # publishing
     "push_to_hub": Field(False, bool, help="push the model + card to the Hub at the end of the run"),
@@ -233,6 +255,33 @@ def _check_eval(values: dict) -> None:
         raise RecipeError(f"eval.{err}") from None
 
 
+def _check_during_training(values: dict) -> None:
+    """eval.during_training and select_checkpoint fail at load time, each error naming its key."""
+    every = values["eval.during_training.every"]
+    if every is not None and every != "epoch" and not (every.isdigit() and int(every) >= 1):
+        raise RecipeError(f"eval.during_training.every: '{every}' is not allowed; allowed: epoch or a step count >= 1")
+    metrics = values["eval.during_training.metrics"]
+    try:
+        get_benchmark(values["benchmark"]).check_metrics(",".join(metrics))
+    except ValueError as err:
+        raise RecipeError(f"eval.during_training.{err}") from None
+    for name in metrics:
+        if name in NOT_DURING_TRAINING:
+            raise RecipeError(
+                f"eval.during_training.metrics: {name} cannot run during training; allowed: any other metric"
+            )
+    rule = values["select_checkpoint.rule"]
+    wanted = set(RULE_METRICS.get(rule, ())) | ({"model_utility"} if values["select_checkpoint.stop_below"] else set())
+    key = "select_checkpoint.rule" if rule else "select_checkpoint.stop_below"
+    if wanted and every is None:
+        raise RecipeError(f"{key}: needs eval.during_training.every (epoch or N steps) to have points to select from")
+    missing = sorted(wanted - set(metrics))
+    if missing:
+        raise RecipeError(f"{key}: needs eval.during_training.metrics to include {', '.join(missing)}")
+    if rule and values["save_total_limit"] is not None:
+        raise RecipeError("save_total_limit: select_checkpoint keeps the checkpoint of every evaluation; unset it")
+
+
 class Recipe:
     """A validated recipe: flat dotted keys -> values, plus the derived run name."""
 
@@ -269,6 +318,7 @@ class Recipe:
         recipe = cls(values, source)
         recipe._validate_task()
         _check_eval(recipe.values)
+        _check_during_training(recipe.values)
         recipe._validate_hub()
         return recipe
 

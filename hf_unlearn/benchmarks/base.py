@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hf_unlearn.errors import UserError
+
 
 @dataclass(frozen=True)
 class CardMetric:
@@ -126,6 +128,21 @@ class Benchmark(ABC):
         """The retain model's summary beside an evaluation's result (evaluated with it, or read from the retain
         logs it used), for the card's comparison rows; None without a retain reference."""
 
+    def training_settings(self, recipe):
+        """Settings of the evaluation during training (`eval.during_training.*`): the recipe's evaluation settings
+        with the fast metric subset and item limit. Benchmarks without an in-memory evaluation raise a UserError."""
+        raise _no_in_memory(self)
+
+    def training_reference(self, recipe, settings):
+        """The retain reference the evaluation during training compares with (forget quality): the recipe's
+        `eval.retain_logs`, or its `eval.retain_model` evaluated in memory; None without one."""
+        raise _no_in_memory(self)
+
+    def evaluate_in_memory(self, model, tokenizer, settings, reference=None) -> dict:
+        """The summary (top-level metric -> value) of a model object as it is, e.g. the one being trained: no
+        reload from disk, no files written. Every process of a distributed run calls it on the same data."""
+        raise _no_in_memory(self)
+
     # ---- names -------------------------------------------------------------------------------------------------
     def unlearn_repo_id(self, org: str, model: str, run_name: str) -> str:
         """Hub repo id of an unlearned model (open-unlearning's naming)."""
@@ -152,3 +169,7 @@ class Benchmark(ABC):
     @abstractmethod
     def forget_description(self, forget_split: str, n_rows: int | None) -> str:
         """What a forget split holds, in a few words for the card ("2 fictitious authors, 40 QA pairs")."""
+
+
+def _no_in_memory(benchmark: Benchmark):
+    return UserError(f"eval.during_training: the {benchmark.title} benchmark has no in-memory evaluation; unset it")

@@ -9,16 +9,18 @@ layout (`TOFU_EVAL.json`, `TOFU_SUMMARY.json`). Assumes chat-formatted question/
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from hf_unlearn.benchmarks.base import Benchmark, CardMetric, TrainData
 from hf_unlearn.data import tofu as data
 from hf_unlearn.data.formatting import ChatFormatter
 from hf_unlearn.evaluation import store
-from hf_unlearn.evaluation.evaluator import evaluate
+from hf_unlearn.evaluation.evaluator import evaluate, evaluate_loaded
 from hf_unlearn.evaluation.settings import DTYPES, EvalSettings, setting_default
 from hf_unlearn.evaluation.suite import parse_metrics, summary
 from hf_unlearn.methods import TOFU_PAPER
+from hf_unlearn.models import load_eval_model, load_tokenizer, local_model_dir
 
 CARD_METRICS: tuple[CardMetric, ...] = (
     CardMetric("forget_quality", "Forget quality (KS-test p-value)", "forget_quality", "{forget}_perturbed",
@@ -128,6 +130,27 @@ class TOFU(Benchmark):
             generation_batch_size=recipe["eval.generation_batch_size"],
             gibberish_model=recipe["eval.gibberish_model"],
         )
+
+    def training_settings(self, recipe) -> EvalSettings:
+        return replace(
+            self.eval_settings(recipe),
+            metrics=tuple(recipe["eval.during_training.metrics"]),
+            limit=recipe["eval.during_training.limit"],
+        )
+
+    def training_reference(self, recipe, settings: EvalSettings) -> dict | None:
+        """Read or computed before training starts (and before a ZeRO-3 config partitions every load)."""
+        if recipe["eval.retain_logs"]:
+            return store.read_retain_logs(recipe["eval.retain_logs"])[0]
+        if not recipe["eval.retain_model"]:
+            return None
+        folder = local_model_dir(recipe["eval.retain_model"])
+        model = load_eval_model(folder, settings.resolved_dtype(), settings.resolved_device())
+        results, _ = evaluate_loaded(model, load_tokenizer(str(folder), "model"), settings, self_reference=True)
+        return results
+
+    def evaluate_in_memory(self, model, tokenizer, settings: EvalSettings, reference: dict | None = None) -> dict:
+        return evaluate_loaded(model, tokenizer, settings, reference)[1]
 
     def retain_summary(self, result, settings) -> dict | None:
         if result.retain is not None:

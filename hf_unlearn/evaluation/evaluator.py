@@ -196,11 +196,26 @@ def _compute(
 ) -> tuple[dict, dict]:
     import torch
 
-    from hf_unlearn.evaluation.runner import RunOptions, run_model
-
     device = settings.resolved_device()
     model = load_eval_model(model_dir, settings.resolved_dtype(), device)
     tokenizer = load_tokenizer(str(tokenizer_dir), "tokenizer" if settings.tokenizer else "model")
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    results, out_stats = _run_loaded(model, tokenizer, settings, sets, names, progress)
+    if device.startswith("cuda"):
+        out_stats["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    del model
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    if classifier is not None:
+        results[GIBBERISH_METRIC] = _gibberish(results, classifier, settings, out_stats)
+    return results, out_stats
+
+
+def _run_loaded(model, tokenizer, settings: EvalSettings, sets, names, progress: bool) -> tuple[dict, dict]:
+    """The model metrics of a model already in memory (no reference metrics yet)."""
+    from hf_unlearn.evaluation.runner import RunOptions, run_model
+
     formatter = ChatFormatter(tokenizer, eos_as_pad=settings.eos_as_pad)
     options = RunOptions(
         batch_size=settings.batch_size,
@@ -210,19 +225,32 @@ def _compute(
         es_one_over_n=bool(settings.es_one_over_n),
         progress=progress,
     )
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
     outputs, stats = run_model(model, formatter, sets, needs(names), options)
-    results = compute_model_metrics(names, outputs)
-    out_stats = stats.as_dict()
-    if device.startswith("cuda"):
-        out_stats["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
-    del model
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
-    if classifier is not None:
-        results[GIBBERISH_METRIC] = _gibberish(results, classifier, settings, out_stats)
-    return results, out_stats
+    return compute_model_metrics(names, outputs), stats.as_dict()
+
+
+def evaluate_loaded(
+    model, tokenizer, settings: EvalSettings, reference: dict | None = None, self_reference: bool = False
+) -> tuple[dict, dict]:
+    """Evaluate a model object as it is (e.g. the one being trained): no load, no files; returns (results,
+    summary). The model is put in eval mode for the passes and given back in the mode it came in.
+
+    Every process of a distributed run calls this with the same data, so sharded parameters (FSDP2, ZeRO-3) are
+    gathered by the forward passes as during training, in step on every process.
+    """
+    import torch
+
+    names = closure(settings.metrics)
+    sets = _load_sets(settings, needs(names).datasets)
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            results, _ = _run_loaded(model, tokenizer, settings, sets, names, progress=False)
+    finally:
+        model.train(training)
+    results.update(compute_reference_metrics(names, results, results if self_reference else reference))
+    return results, summary(results, settings.metrics)
 
 
 def _gibberish(results: dict, classifier: Classifier, settings: EvalSettings, stats: dict) -> dict:
