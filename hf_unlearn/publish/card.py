@@ -178,6 +178,9 @@ def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_fil
         "adapter_only": run.publishes_adapter,
         "adapter_base": adapter_base(run) if run.publishes_adapter else None,
         "recipe_yaml": portable_recipe_text(run.recipe).strip(),
+        "selection": info.get("selection"),
+        "during_training": info.get("during_training"),
+        "has_eval_curves": bool((info.get("during_training") or {}).get("trajectory")) and bool(plot_file),
         "forget_split": forget,
     }
 

@@ -202,7 +202,8 @@ def build_export(
             shutil.copy2(path, staging / EVALS_DIR / path.name)
         make_portable(staging, run)
         title = f"{repo_id.split('/')[-1]}"
-        plot_note = write_loss_plot(run.log_history, staging / LOSS_PLOT, title=title)
+        selected = (run.info.get("selection") or {}).get("kept_step")
+        plot_note = write_loss_plot(run.log_history, staging / LOSS_PLOT, title=title, selected_step=selected)
         license = resolve_license([run.info.get("base_model"), run.info.get("tokenizer")], api)
         card = render_card(run, repo_id, license, None if plot_note else LOSS_PLOT, plot_note, templates_dir)
         (staging / CARD_FILE).write_text(card, encoding="utf-8")

@@ -60,6 +60,8 @@ def check_selection(run_dir, rule="pareto_knee") -> dict:
     published = load_file(export / "model.safetensors")
     for name, tensor in published.items():
         assert torch.equal(tensor, chosen[name].to(tensor.dtype)), name
+    card = (export / "README.md").read_text()
+    assert f"Rule `{rule}`: {record['description']}" in card and "evaluated during training" in card
     return record
 
 
