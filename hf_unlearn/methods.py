@@ -100,6 +100,8 @@ class MethodSpec:
     #: Sub-batches whose reference *summed log-probs* are all the forget loss needs from the reference: then
     #: `precompute_ref_log_probs` can replace the live reference (unless the retain loss needs it too).
     reference_sequence_paths: tuple[str, ...] = ()
+    #: `sam_rho` (sharpness-aware unlearning) applies; False where the method's own update rule replaces the step.
+    sam: bool = True
     #: `TrainingArguments` defaults the method's config changes.
     training_defaults: dict = field(default_factory=dict)
 
@@ -283,6 +285,30 @@ _PDU_PAPER = Paper(
   author  = {Entesari, Taha and Hatami, Arman and Khaziev, Rinat and Ramakrishna, Anil and Fazlyab, Mahyar},
   journal = {arXiv preprint arXiv:2506.05314},
   year    = {2025}
+}""",
+)
+#: Sharpness-aware unlearning, the `sam_rho` option of any method (cited by the card when a run sets it).
+SAM_PAPER = Paper(
+    "Towards LLM Unlearning Resilient to Relearning Attacks: A Sharpness-Aware Minimization Perspective and Beyond",
+    "2502.05374",
+    """@inproceedings{fan2025towards,
+  title     = {Towards {LLM} Unlearning Resilient to Relearning Attacks: A Sharpness-Aware Minimization Perspective and
+               Beyond},
+  author    = {Fan, Chongyu and Jia, Jinghan and Zhang, Yihua and Ramakrishna, Anil and Hong, Mingyi and Liu, Sijia},
+  booktitle = {International Conference on Machine Learning},
+  year      = {2025},
+  url       = {https://arxiv.org/abs/2502.05374}
+}""",
+)
+_GRU_PAPER = Paper(
+    "GRU: Mitigating the Trade-off between Unlearning and Retention for LLMs",
+    "2503.09117",
+    """@inproceedings{wang2025gru,
+  title     = {{GRU}: Mitigating the Trade-off between Unlearning and Retention for {LLMs}},
+  author    = {Wang, Yue and Wang, Qizhou and Liu, Feng and Huang, Wei and Du, Yali and Du, Xiaojiang and Han, Bo},
+  booktitle = {International Conference on Machine Learning},
+  year      = {2025},
+  url       = {https://arxiv.org/abs/2503.09117}
 }""",
 )
 
@@ -503,6 +529,22 @@ register_method(
         formula=(
             "L = gamma * mean_t (max_v z_t - mean_v z_t)^2 + lambda_r * (L_retain - eps), "
             "lambda_r <- max(0, lambda_r + step * (L_retain - eps))"
+        ),
+    )
+)
+register_method(
+    MethodSpec(
+        name="GRU",
+        trainer="hf_unlearn.trainers.gru:GRUTrainer",
+        paper=_GRU_PAPER,
+        tags=("gru", "graddiff"),
+        params={"alpha": _ALPHA, "gamma": _GAMMA, "retain_loss_type": _RETAIN},
+        pattern=PATTERN_ALPHA,
+        sam=False,
+        summary="GradDiff with the forget gradient projected off the retain gradient where the two conflict",
+        formula=(
+            "update = g_f - min(0, <g_f, g_r>) / ||g_r||^2 * g_r + g_r, "
+            "g_f = grad(-gamma * NLL(forget)), g_r = grad(alpha * L_retain)"
         ),
     )
 )

@@ -211,7 +211,7 @@ def card_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, 
             forget_desc=run.benchmark.forget_description(recipe["forget_split"], n_forget),
             data_rows=_data_rows(run, {"forget": recipe["forget_split"], "retain": recipe["retain_split"]}),
             example_question=run.benchmark.example_prompt(recipe["forget_split"]),
-            citations=citations_for(run.benchmark, recipe["method"]),
+            citations=citations_for(run.benchmark, recipe["method"], sam=bool(recipe.get("sam_rho"))),
         )
         return context
     splits = recipe["finetune_splits"]

@@ -54,6 +54,19 @@ def test_one_step_from_a_recipe(method, tiny_target, tmp_path):
     assert changed, "one optimizer step changed no weight"
 
 
+@pytest.mark.parametrize("method", [name for name, spec in REGISTERED.items() if spec.sam])
+def test_sharpness_aware_step_from_a_recipe(method, tiny_target, tmp_path):
+    """`sam_rho` works with every method that allows it: the run is named for it and one step changes the weights."""
+    recipe = _recipe(method, tiny_target, tmp_path / method, sam_rho=0.1)
+    assert recipe.run_name.endswith("_sam0.1")
+    result = train(recipe)
+    logged = result.log_history[0]
+    assert math.isfinite(logged["loss"]) and logged["grad_norm"] > 0
+    after = load_file(str(result.output_dir / "model.safetensors"))
+    before = load_file(str(tiny_target / "model.safetensors"))
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
 def test_precompute_ref_log_probs_from_a_recipe(tiny_target, tmp_path):
     live = train(_recipe("NPO", tiny_target, tmp_path / "live"))
     cached = train(_recipe("NPO", tiny_target, tmp_path / "cached", precompute_ref_log_probs=True))
