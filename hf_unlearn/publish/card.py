@@ -184,6 +184,8 @@ def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_fil
 
 def _data_rows(run: RunFolder, roles: dict[str, str]) -> list[dict]:
     sizes, prints = run.info.get("data_sizes") or {}, run.info.get("data_fingerprint") or {}
+    if "alternates" in sizes and run.recipe.get("alternates"):  # AltPO's generated answers
+        roles = {**roles, "alternates": Path(run.recipe["alternates"]).name}
     return [
         {"role": role, "split": split, "size": sizes.get(role, "?"), "fingerprint": prints.get(role, "?")}
         for role, split in roles.items()

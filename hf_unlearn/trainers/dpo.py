@@ -30,3 +30,11 @@ class IdkDPOTrainer(UnlearningTrainer, method="IdkDPO"):
             "chosen_log_ratio": chosen.detach().mean(),
             "rejected_log_ratio": rejected.detach().mean(),
         }
+
+
+class AltPOTrainer(IdkDPOTrainer, method="AltPO"):
+    """IdkDPO's loss with the target model's own made-up alternate answer as the preferred one (Mekala et al.).
+
+    Batches come from `hf_unlearn.data.altpo.build_altpo_dataset`: one item per alternate (several per forget
+    question), as open-unlearning's AltPO, which runs its DPO trainer on such a dataset.
+    """

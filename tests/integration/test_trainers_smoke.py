@@ -2,9 +2,11 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
+from helpers.altpo import handmade_alternates
 from safetensors.torch import load_file
 
 from hf_unlearn.methods import METHODS as REGISTERED
@@ -15,6 +17,8 @@ from hf_unlearn.recipe import Recipe, RecipeError
 METHODS = list(REGISTERED)
 #: The tiny model has 4 layers; PDU's eps has no default (a method with a required parameter adds it here).
 EXTRA = {"RMU": {"module_regex": r"model\.layers\.2"}, "PDU": {"retain_loss_eps": 0.3}}
+#: Methods that read a data file of their own: a function writing one into the given folder.
+DATA_FILES = {"AltPO": lambda folder: {"alternates": str(handmade_alternates(folder / "alternates.json"))}}
 
 
 def _recipe(method, model, out, **extra):
@@ -33,6 +37,8 @@ def _recipe(method, model, out, **extra):
         "bf16": False,
     }
     raw.update(EXTRA.get(method, {}))
+    if method in DATA_FILES:
+        raw.update(DATA_FILES[method](Path(out).parent))
     raw.update(extra)
     return Recipe.from_dict(raw)
 
@@ -67,11 +73,12 @@ def test_sharpness_aware_step_from_a_recipe(method, tiny_target, tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
 
-def test_precompute_ref_log_probs_from_a_recipe(tiny_target, tmp_path):
-    live = train(_recipe("NPO", tiny_target, tmp_path / "live"))
-    cached = train(_recipe("NPO", tiny_target, tmp_path / "cached", precompute_ref_log_probs=True))
+@pytest.mark.parametrize(("method", "term"), [("NPO", "log_ratio"), ("AltPO", "chosen_log_ratio")])
+def test_precompute_ref_log_probs_from_a_recipe(method, term, tiny_target, tmp_path):
+    live = train(_recipe(method, tiny_target, tmp_path / "live"))
+    cached = train(_recipe(method, tiny_target, tmp_path / "cached", precompute_ref_log_probs=True))
     assert cached.log_history[0]["loss"] == pytest.approx(live.log_history[0]["loss"], rel=1e-5)
-    assert cached.log_history[0]["log_ratio"] == pytest.approx(live.log_history[0]["log_ratio"], abs=1e-5)
+    assert cached.log_history[0][term] == pytest.approx(live.log_history[0][term], abs=1e-5)
 
 
 @pytest.mark.parametrize(
