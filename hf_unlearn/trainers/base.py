@@ -19,6 +19,7 @@ from hf_unlearn.methods import get_method
 from hf_unlearn.trainers.losses import kl_ref_to_model, label_token_count, nll_loss, sequence_nll
 from hf_unlearn.trainers.method_utils import logits_of, retain_log
 from hf_unlearn.trainers.sam import sam_training_step
+from hf_unlearn.trainers.two_pass import reject_unsupported_sharding
 
 
 class _PairingEpochCallback(TrainerCallback):
@@ -93,6 +94,8 @@ class UnlearningTrainer(Trainer):
         self._ref_log_probs: dict[str, dict[int, float]] | None = None
         self._step_batches: list = []
         self._sam_delta: list | None = None
+        if getattr(self.args, "sam_rho", None):
+            reject_unsupported_sharding(self, "sam_rho")
         if getattr(self.args, "precompute_ref_log_probs", False):
             self._check_precompute()
 

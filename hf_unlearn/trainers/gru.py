@@ -6,7 +6,7 @@ import torch
 
 from hf_unlearn.trainers.graddiff import GradDiffTrainer
 from hf_unlearn.trainers.gradients import rectify
-from hf_unlearn.trainers.two_pass import begin_step, swap_grads
+from hf_unlearn.trainers.two_pass import begin_step, reject_unsupported_sharding, swap_grads
 
 
 class GRUTrainer(GradDiffTrainer, method="GRU"):
@@ -29,6 +29,7 @@ class GRUTrainer(GradDiffTrainer, method="GRU"):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        reject_unsupported_sharding(self, "GRU")
         if self.args.sam_rho:
             raise ValueError("sam_rho: GRU's rectified step does not combine with sharpness-aware unlearning")
         self._forget_grads: list[torch.Tensor | None] | None = None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from hf_unlearn.recipe import RecipeError
+
 
 def trainable_parameters(model) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
@@ -26,7 +28,6 @@ def swap_grads(params: list[torch.nn.Parameter], grads: list[torch.Tensor | None
 def begin_step(trainer, model, inputs: dict, num_items_in_batch) -> tuple[dict, list[torch.nn.Parameter]]:
     """What the Trainer's `training_step` does before its forward: train mode, inputs on the device, the step's
     counts; FSDP2 set to reduce on every backward. Returns the inputs and the trainable parameters."""
-    reject_unsupported_sharding(trainer, trainer._name if not trainer.args.sam_rho else "sam_rho")
     model.train()
     trainer._counts = num_items_in_batch if isinstance(num_items_in_batch, dict) else None
     sync_every_backward(model)
@@ -36,7 +37,9 @@ def begin_step(trainer, model, inputs: dict, num_items_in_batch) -> tuple[dict, 
 def reject_unsupported_sharding(trainer, what: str) -> None:
     """DeepSpeed keeps gradients in its own partitioned buffers, out of `p.grad`'s reach."""
     if trainer.is_deepspeed_enabled:
-        raise ValueError(f"{what}: not supported with DeepSpeed (its gradients never reach p.grad); use DDP or FSDP2")
+        raise RecipeError(
+            f"{what}: not supported with DeepSpeed (its gradients never reach p.grad); launch with DDP or FSDP2"
+        )
 
 
 def sync_every_backward(model) -> None:

@@ -41,3 +41,15 @@ def test_card_cites_the_sam_paper_only_for_sam_runs():
 def test_finetuning_refuses_it():
     with pytest.raises(RecipeError, match="sam_rho: finetuning has no forget loss"):
         Recipe.from_dict({"model": "some/model", "task": "finetune", "sam_rho": 0.1})
+
+
+@pytest.mark.parametrize("what", ["sam_rho", "GRU"])
+def test_deepspeed_is_refused_in_one_line(what):
+    """Under DeepSpeed gradients live in its partitions, out of p.grad: SAM and GRU would silently do nothing."""
+    from types import SimpleNamespace
+
+    from hf_unlearn.trainers.two_pass import reject_unsupported_sharding
+
+    with pytest.raises(RecipeError, match=f"{what}: not supported with DeepSpeed"):
+        reject_unsupported_sharding(SimpleNamespace(is_deepspeed_enabled=True), what)
+    reject_unsupported_sharding(SimpleNamespace(is_deepspeed_enabled=False), what)
