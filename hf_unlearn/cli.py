@@ -15,7 +15,7 @@ Machine unlearning for LLMs with Hugging Face Transformers: make a model forget 
 TOFU benchmark's fictitious authors) while keeping the rest, measure how well it forgot, and share the result.
 
 Main commands:
-  train    run a recipe (YAML): finetune a model, or unlearn with one of 12 methods, then evaluate it
+  train    run a recipe (YAML): finetune a model, or unlearn with one of 14 methods, then evaluate it
   eval     evaluate any causal LM on TOFU (forget quality, model utility, privleak, ...)
   publish  export a finished run (BF16 weights, tokenizer, model card) and push it to the Hub
   demo     the whole loop on a tiny model, offline on CPU, in a few minutes
@@ -34,6 +34,11 @@ example workflow (TOFU forget10 on Llama-3.2-1B-Instruct, GradDiff):
 
 def command_modules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
+
+
+def command_names() -> list[str]:
+    """The sub-commands, one per module (`altpo_data.py` adds `altpo-data`)."""
+    return [name.replace("_", "-") for name in command_modules()]
 
 
 def build_parser() -> argparse.ArgumentParser:

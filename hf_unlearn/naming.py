@@ -19,7 +19,13 @@ def format_number(x: float) -> str:
     return str(int(x)) if x.is_integer() else str(x)
 
 
-def unlearn_run_name(forget_split: str, method: str, learning_rate: float, epochs: float, params: dict) -> str:
+#: Run-name suffix of sharpness-aware runs (`sam_rho`), after the method's own pattern.
+SAM_SUFFIX = "_sam{sam_rho}"
+
+
+def unlearn_run_name(
+    forget_split: str, method: str, learning_rate: float, epochs: float, params: dict, sam_rho: float | None = None
+) -> str:
     spec = METHODS[method]
     values = {
         "forget": forget_split,
@@ -29,7 +35,8 @@ def unlearn_run_name(forget_split: str, method: str, learning_rate: float, epoch
     }
     for key in pattern_params(spec.pattern):
         values[key] = format_number(params[key])
-    return spec.pattern.format(**values)
+    name = spec.pattern.format(**values)
+    return name if sam_rho is None else name + SAM_SUFFIX.format(sam_rho=format_number(sam_rho))
 
 
 def pattern_params(pattern: str) -> list[str]:
@@ -47,7 +54,7 @@ def _pattern_regex(pattern: str, method: str) -> re.Pattern:
     regex = regex.replace(re.escape("{method}"), re.escape(method))
     for key in ["lr", "epochs", *pattern_params(pattern)]:
         regex = regex.replace(re.escape("{" + key + "}"), rf"(?P<{key}>{_NUM})")
-    return re.compile(regex + r"\Z")
+    return re.compile(regex + rf"(?:_sam(?P<sam_rho>{_NUM}))?\Z")
 
 
 def parse_run_name(name: str) -> dict:
@@ -63,7 +70,7 @@ def parse_run_name(name: str) -> dict:
             "learning_rate": float(groups.pop("lr")),
             "num_train_epochs": _number(groups.pop("epochs")),
         }
-        fields.update({k: _number(v) for k, v in groups.items()})
+        fields.update({k: _number(v) for k, v in groups.items() if v is not None})
         return fields
     raise ValueError(f"'{name}' is not a run name of any registered method ({', '.join(sorted(METHODS))})")
 

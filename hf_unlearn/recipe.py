@@ -100,6 +100,15 @@ SCHEMA: dict[str, Field] = {
         help="score the forget set with the reference once before training, then free the reference",
         train_args=("precompute_ref_log_probs",),
     ),
+    "sam_rho": Field(
+        None,
+        float,
+        minimum=0.0,
+        exclusive_minimum=True,
+        nullable=True,
+        help="sharpness-aware unlearning: radius of the forget-loss perturbation (unset: off)",
+        train_args=("sam_rho",),
+    ),
     "logging_steps": Field(5, int, minimum=1, help="log every N optimizer steps", train_args=("logging_steps",)),
     "save_strategy": Field("no", str, SAVE_STRATEGIES, train_args=("save_strategy",)),
     "save_steps": Field(500, int, minimum=1, train_args=("save_steps",)),
@@ -339,6 +348,8 @@ class Recipe:
                     raise RecipeError(f"{key}: not a finetune parameter (finetune recipes take no method settings)")
             if v["precompute_ref_log_probs"]:
                 raise RecipeError("precompute_ref_log_probs: finetuning uses no reference model (set it to false)")
+            if v["sam_rho"] is not None:
+                raise RecipeError("sam_rho: finetuning has no forget loss to perturb (unset sam_rho)")
             for split in v["finetune_splits"]:
                 _check_range("finetune_splits", split, None, False, benchmark.finetune_splits)
             if not v["finetune_splits"]:
@@ -369,6 +380,8 @@ class Recipe:
             except ValueError as err:
                 raise RecipeError(str(err)) from None
             v[key] = value
+        if v["sam_rho"] is not None and not spec.sam:
+            raise RecipeError(f"sam_rho: {spec.name} replaces the optimizer step with its own rule; unset sam_rho")
         if v["precompute_ref_log_probs"]:
             problem = spec.precompute_error(v.get("retain_loss_type"))
             if problem:
@@ -421,7 +434,12 @@ class Recipe:
         if self["task"] == "finetune":
             return self.benchmark.finetune_run_name(self.model_name, self.finetune_name)
         return naming.unlearn_run_name(
-            self["forget_split"], self["method"], self["learning_rate"], self["num_train_epochs"], self.method_params
+            self["forget_split"],
+            self["method"],
+            self["learning_rate"],
+            self["num_train_epochs"],
+            self.method_params,
+            sam_rho=self["sam_rho"],
         )
 
     def repo_id(self, org: str) -> str:

@@ -1,4 +1,4 @@
-"""Greedy generation for every ROUGE prompt as one length-sorted, left-padded stream.
+"""Greedy (or seeded sampled) generation for every ROUGE prompt as one length-sorted, left-padded stream.
 
 open-unlearning generates per dataset in fixed batches of 32, and `generate` keeps computing rows that have
 already ended until the whole batch has. Here all prompts are sorted by length (little padding), batched large,
@@ -156,9 +156,24 @@ def _prefill(model, prompts: list[list[int]], pad_token_id: int, mask_token_id: 
     return out, mask, positions[:, -1:]
 
 
+def _next_token(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Greedy (temperature 0), or a draw from softmax(logits / temperature) with the run's generator."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
 @torch.inference_mode()
 def _generate_batch(
-    model, prompts: list[list[int]], pad_token_id: int, stop_ids: set[int], max_new_tokens: int, mask_token_id
+    model,
+    prompts: list[list[int]],
+    pad_token_id: int,
+    stop_ids: set[int],
+    max_new_tokens: int,
+    mask_token_id,
+    temperature: float = 0.0,
+    generator: torch.Generator | None = None,
 ) -> list[list[int]]:
     device = next(model.parameters()).device
     out, mask, last_pos = _prefill(model, prompts, pad_token_id, mask_token_id, device, max_new_tokens)
@@ -170,7 +185,7 @@ def _generate_batch(
     generated = torch.full((len(prompts), max_new_tokens), -1, dtype=torch.long, device=device)
     logits = out.logits[:, -1]
     for step in range(max_new_tokens):
-        token = logits.argmax(-1)
+        token = _next_token(logits, temperature, generator)
         generated[live, step] = token
         ended |= torch.isin(token, stops)
         if step == max_new_tokens - 1 or bool(ended.all()):
@@ -208,12 +223,19 @@ def generate_greedy(
     batch_size: int = 128,
     mask_token_id: int | None = None,
     progress: bool = False,
+    temperature: float = 0.0,
+    seed: int = 0,
 ) -> list[list[int]]:
     """Greedy continuations (stop token excluded) of each prompt, in input order.
 
     `mask_token_id` also hides every prompt token with that id, reproducing open-unlearning's pad = end-of-turn
     masking (eos_as_pad); the masked tokens then take no position, as in its `generate` calls.
+    `temperature` > 0 samples instead, from one generator seeded with `seed`: the same prompts, batch size and
+    machine give the same tokens.
     """
+    generator = None
+    if temperature > 0:
+        generator = torch.Generator(device=next(model.parameters()).device).manual_seed(int(seed))
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
     results: list[list[int] | None] = [None] * len(prompts)
     starts = range(0, len(order), batch_size)
@@ -224,7 +246,14 @@ def generate_greedy(
     for start in starts:
         idx = order[start : start + batch_size]
         generated = _generate_batch(
-            model, [prompts[i] for i in idx], pad_token_id, stop_ids, max_new_tokens, mask_token_id
+            model,
+            [prompts[i] for i in idx],
+            pad_token_id,
+            stop_ids,
+            max_new_tokens,
+            mask_token_id,
+            temperature,
+            generator,
         )
         for i, tokens in zip(idx, generated, strict=True):
             results[i] = tokens

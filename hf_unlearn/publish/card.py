@@ -187,6 +187,8 @@ def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_fil
 
 def _data_rows(run: RunFolder, roles: dict[str, str]) -> list[dict]:
     sizes, prints = run.info.get("data_sizes") or {}, run.info.get("data_fingerprint") or {}
+    if "alternates" in sizes and run.recipe.get("alternates"):  # AltPO's generated answers
+        roles = {**roles, "alternates": Path(run.recipe["alternates"]).name}
     return [
         {"role": role, "split": split, "size": sizes.get(role, "?"), "fingerprint": prints.get(role, "?")}
         for role, split in roles.items()
@@ -214,7 +216,7 @@ def card_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, 
             forget_desc=run.benchmark.forget_description(recipe["forget_split"], n_forget),
             data_rows=_data_rows(run, {"forget": recipe["forget_split"], "retain": recipe["retain_split"]}),
             example_question=run.benchmark.example_prompt(recipe["forget_split"]),
-            citations=citations_for(run.benchmark, recipe["method"]),
+            citations=citations_for(run.benchmark, recipe["method"], sam=bool(recipe.get("sam_rho"))),
         )
         return context
     splits = recipe["finetune_splits"]

@@ -17,7 +17,9 @@ from transformers import Trainer, TrainerCallback
 
 from hf_unlearn.methods import get_method
 from hf_unlearn.trainers.losses import kl_ref_to_model, label_token_count, nll_loss, sequence_nll
-from hf_unlearn.trainers.method_utils import logits_of
+from hf_unlearn.trainers.method_utils import logits_of, retain_log
+from hf_unlearn.trainers.sam import sam_training_step
+from hf_unlearn.trainers.two_pass import reject_unsupported_sharding
 
 
 class _PairingEpochCallback(TrainerCallback):
@@ -90,6 +92,10 @@ class UnlearningTrainer(Trainer):
         if self.requires_reference(self.args) and self.ref_model is None and not self.adapter_is_reference:
             raise ValueError(f"{self._name} needs a reference model (pass ref_model=, or train a LoRA adapter)")
         self._ref_log_probs: dict[str, dict[int, float]] | None = None
+        self._step_batches: list = []
+        self._sam_delta: list | None = None
+        if getattr(self.args, "sam_rho", None):
+            reject_unsupported_sharding(self, "sam_rho")
         if getattr(self.args, "precompute_ref_log_probs", False):
             self._check_precompute()
 
@@ -195,6 +201,7 @@ class UnlearningTrainer(Trainer):
 
     def _get_num_items_in_batch(self, batch_samples: list, device: torch.device):
         """Counts over the whole optimizer step: {path: {"tokens", "seqs", "positions"}} summed and gathered."""
+        self._step_batches = batch_samples  # the step's micro-batches, for SAM's ascent pass over all of them
         if self.args.loss_normalization != "effective_batch" or not batch_samples:
             return None
         rows = {path: [0, 0, 0] for path, _ in leaf_batches(batch_samples[0])}  # tokens, seqs, positions
@@ -225,19 +232,53 @@ class UnlearningTrainer(Trainer):
         """Gradient all-reduce averages over processes; effective-batch losses undo that by this factor."""
         return float(self.accelerator.num_processes) if self._counts is not None else 1.0
 
+    @property
+    def backward_scale(self) -> float:
+        """What the Trainer multiplies a micro-batch loss by before its backward (for steps that call backward
+        themselves): the process factor, and 1/accumulation where the loss is not normalised over the step."""
+        scale = self.process_scale
+        if not self.loss_is_scaled_for_ga:
+            scale /= self.current_gradient_accumulation_steps
+        return scale
+
     # ---- training / evaluation ---------------------------------------------------------------------------------
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        if getattr(self.args, "sam_rho", None):
+            return sam_training_step(self, model, inputs, num_items_in_batch)
+        return super().training_step(model, inputs, num_items_in_batch)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         self._counts = num_items_in_batch if isinstance(num_items_in_batch, dict) else None
         mode = "train" if model.training else "eval"
         loss, terms = self.compute_unlearning_loss(model, inputs)
-        for name, value in terms.items():
-            self._metrics[mode][name].append(float(value))
+        self.record_terms(terms, mode)
         loss = loss * self.process_scale
         return (loss, terms) if return_outputs else loss
 
+    def record_terms(self, terms: dict[str, torch.Tensor], mode: str = "train") -> None:
+        """Keep the detached loss terms until the next log (where they are averaged)."""
+        for name, value in terms.items():
+            self._metrics[mode][name].append(float(value))
+
     def compute_unlearning_loss(self, model, inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Return the loss to back-propagate and the detached terms to log (per-batch means)."""
-        raise NotImplementedError
+        """Return the loss to back-propagate and the detached terms to log (per-batch means): by default the
+        forget term plus the retain term."""
+        forget, terms = self.forget_term(model, inputs)
+        retain, retain_terms = self.retain_term(model, inputs)
+        return (forget if retain is None else forget + retain), {**terms, **retain_terms}
+
+    def forget_term(self, model, inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The weighted forget part of the loss and its logged terms (SAM perturbs the weights for this part only)."""
+        raise NotImplementedError(f"{self._name} does not split its loss into forget and retain terms")
+
+    def retain_term(self, model, inputs) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """The weighted retain part of the loss and its logged terms: alpha * L_retain for methods with both
+        parameters (None when alpha is 0 or the method has no retain term)."""
+        params = self.method_spec.params if self.method_spec is not None else {}
+        if not ("alpha" in params and "retain_loss_type" in params and self.args.alpha > 0):
+            return None, {}
+        retain = self.retain_loss(model, inputs["retain"])
+        return self.args.alpha * retain, {"retain_loss": retain_log(self, retain, inputs["retain"])}
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)

@@ -23,7 +23,7 @@ class CEUTrainer(UnlearningTrainer, method="CEU"):
         masked = [{**b, "forget": self._masked(b["forget"])} for b in batch_samples]
         return super()._get_num_items_in_batch(masked, device)
 
-    def compute_unlearning_loss(self, model, inputs):
+    def forget_term(self, model, inputs):
         forget = self._masked(inputs["forget"])
         loss = ceu_loss(logits_of(model, forget), forget["labels"], self.normalizer("forget", "tokens"))
         return loss, {"forget_loss": as_local_mean(self, loss, "forget", "tokens", forget)}

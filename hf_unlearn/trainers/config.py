@@ -37,9 +37,11 @@ class UnlearningConfig(TrainingArguments):
     remove_unused_columns: bool = field(default=False, metadata={"help": "forget/retain batches are nested"})
     logging_steps: float = _from_schema("logging_steps")
     precompute_ref_log_probs: bool = _from_schema("precompute_ref_log_probs")
+    sam_rho: float | None = _from_schema("sam_rho")
 
     def __post_init__(self):
         check_value("loss_normalization", self.loss_normalization, SCHEMA["loss_normalization"].choices)
+        check_value("sam_rho", self.sam_rho, minimum=0.0, exclusive_minimum=True)
         super().__post_init__()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hf_unlearn.trainers.base import UnlearningTrainer
 from hf_unlearn.trainers.losses import dpo_loss, sequence_nll
-from hf_unlearn.trainers.method_utils import as_local_mean, logits_of, retain_log
+from hf_unlearn.trainers.method_utils import as_local_mean, logits_of
 
 
 class IdkDPOTrainer(UnlearningTrainer, method="IdkDPO"):
@@ -20,16 +20,21 @@ class IdkDPOTrainer(UnlearningTrainer, method="IdkDPO"):
         nll, _ = sequence_nll(logits_of(model, batch), batch["labels"])
         return -nll - self.reference_sequence_logps(path, batch)
 
-    def compute_unlearning_loss(self, model, inputs):
+    def forget_term(self, model, inputs):
         original, alternate = inputs["forget"]["original"], inputs["forget"]["alternate"]
         chosen = self._log_ratio(model, "forget.alternate", alternate)
         rejected = self._log_ratio(model, "forget.original", original)
         forget_loss = dpo_loss(chosen, rejected, self.args.beta, self.normalizer("forget.original", "seqs"))
-        retain = self.retain_loss(model, inputs["retain"])
-        loss = self.args.gamma * forget_loss + self.args.alpha * retain
-        return loss, {
+        return self.args.gamma * forget_loss, {
             "forget_loss": as_local_mean(self, forget_loss, "forget.original", "seqs", original),
             "chosen_log_ratio": chosen.detach().mean(),
             "rejected_log_ratio": rejected.detach().mean(),
-            "retain_loss": retain_log(self, retain, inputs["retain"]),
         }
+
+
+class AltPOTrainer(IdkDPOTrainer, method="AltPO"):
+    """IdkDPO's loss with the target model's own made-up alternate answer as the preferred one (Mekala et al.).
+
+    Batches come from `hf_unlearn.data.altpo.build_altpo_dataset`: one item per alternate (several per forget
+    question), as open-unlearning's AltPO, which runs its DPO trainer on such a dataset.
+    """

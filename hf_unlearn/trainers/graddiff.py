@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hf_unlearn.trainers.base import UnlearningTrainer
 from hf_unlearn.trainers.losses import nll_loss
-from hf_unlearn.trainers.method_utils import as_local_mean, logits_of, retain_log
+from hf_unlearn.trainers.method_utils import as_local_mean, logits_of
 
 
 def forget_nll(trainer: UnlearningTrainer, model, forget: dict):
@@ -15,7 +15,7 @@ def forget_nll(trainer: UnlearningTrainer, model, forget: dict):
 class GradAscentTrainer(UnlearningTrainer, method="GradAscent"):
     """loss = -NLL(forget); the retain half of the batch is not used."""
 
-    def compute_unlearning_loss(self, model, inputs):
+    def forget_term(self, model, inputs):
         nll = forget_nll(self, model, inputs["forget"])
         return -nll, {"forget_nll": as_local_mean(self, nll, "forget", "tokens", inputs["forget"])}
 
@@ -23,11 +23,6 @@ class GradAscentTrainer(UnlearningTrainer, method="GradAscent"):
 class GradDiffTrainer(UnlearningTrainer, method="GradDiff"):
     """loss = gamma * (-NLL(forget)) + alpha * L_retain, L_retain = NLL or KL(ref || model) on retain."""
 
-    def compute_unlearning_loss(self, model, inputs):
+    def forget_term(self, model, inputs):
         nll = forget_nll(self, model, inputs["forget"])
-        retain = self.retain_loss(model, inputs["retain"])
-        loss = -self.args.gamma * nll + self.args.alpha * retain
-        return loss, {
-            "forget_nll": as_local_mean(self, nll, "forget", "tokens", inputs["forget"]),
-            "retain_loss": retain_log(self, retain, inputs["retain"]),
-        }
+        return -self.args.gamma * nll, {"forget_nll": as_local_mean(self, nll, "forget", "tokens", inputs["forget"])}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hf_unlearn.trainers.base import UnlearningTrainer
 from hf_unlearn.trainers.losses import nll_loss
-from hf_unlearn.trainers.method_utils import as_local_mean, logits_of, retain_log
+from hf_unlearn.trainers.method_utils import as_local_mean, logits_of
 
 
 class IdkNLLTrainer(UnlearningTrainer, method="IdkNLL"):
@@ -16,12 +16,7 @@ class IdkNLLTrainer(UnlearningTrainer, method="IdkNLL"):
     open-unlearning's `alpha` in its IdkNLL run names implies.
     """
 
-    def compute_unlearning_loss(self, model, inputs):
+    def forget_term(self, model, inputs):
         forget = inputs["forget"]
         idk_nll = nll_loss(logits_of(model, forget), forget["labels"], self.normalizer("forget", "tokens"))
-        retain = self.retain_loss(model, inputs["retain"])
-        loss = self.args.gamma * idk_nll + self.args.alpha * retain
-        return loss, {
-            "idk_nll": as_local_mean(self, idk_nll, "forget", "tokens", forget),
-            "retain_loss": retain_log(self, retain, inputs["retain"]),
-        }
+        return self.args.gamma * idk_nll, {"idk_nll": as_local_mean(self, idk_nll, "forget", "tokens", forget)}

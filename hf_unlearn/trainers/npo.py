@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hf_unlearn.trainers.base import UnlearningTrainer
 from hf_unlearn.trainers.losses import npo_loss, sequence_nll
-from hf_unlearn.trainers.method_utils import as_local_mean, local_count, logits_of, retain_log
+from hf_unlearn.trainers.method_utils import as_local_mean, local_count, logits_of
 
 
 class NPOTrainer(UnlearningTrainer, method="NPO"):
@@ -15,16 +15,13 @@ class NPOTrainer(UnlearningTrainer, method="NPO"):
     reference (not with a KL retain loss, which needs the reference's distributions on retain batches).
     """
 
-    def compute_unlearning_loss(self, model, inputs):
+    def forget_term(self, model, inputs):
         forget = inputs["forget"]
         nll, _ = sequence_nll(logits_of(model, forget), forget["labels"])
         log_ratio = -nll - self.reference_sequence_logps("forget", forget)
         forget_loss = npo_loss(log_ratio, self.args.beta, self.normalizer("forget", "seqs"))
-        retain = self.retain_loss(model, inputs["retain"])
-        loss = self.args.gamma * forget_loss + self.args.alpha * retain
-        return loss, {
+        return self.args.gamma * forget_loss, {
             "forget_loss": as_local_mean(self, forget_loss, "forget", "seqs", forget),
             "forget_nll": nll.detach().sum() / local_count(forget, "tokens").clamp_min(1),
             "log_ratio": log_ratio.detach().mean(),
-            "retain_loss": retain_log(self, retain, inputs["retain"]),
         }

@@ -99,21 +99,25 @@ class PDUTrainer(UnlearningTrainer, method="PDU"):
     def retain_preference(self, value: float) -> None:
         self.dual_state.retain_preference = float(value)
 
-    def compute_unlearning_loss(self, model, inputs):
-        forget, retain_batch = inputs["forget"], inputs["retain"]
+    def forget_term(self, model, inputs):
+        forget = inputs["forget"]
         forget_loss = logit_margin_loss(
             logits_of(model, forget), forget["labels"], self.normalizer("forget", "tokens")
         )
+        return self.args.gamma * forget_loss, {
+            "forget_loss": as_local_mean(self, forget_loss, "forget", "tokens", forget)
+        }
+
+    def retain_term(self, model, inputs):
+        retain_batch = inputs["retain"]
         retain = self.retain_loss(model, retain_batch)
         # eps scaled by this micro-batch's share of the retain count, so the step's terms add up to (L_retain - eps).
         kind = retain_kind(self.args)
         normalizer = self.normalizer("retain", kind)
         share = 1.0 if normalizer is None else local_count(retain_batch, kind) / normalizer
-        loss = self.args.gamma * forget_loss + self.retain_preference * (retain - self.args.retain_loss_eps * share)
         if model.training:
             self._step_retain.append(retain.detach())
-        return loss, {
-            "forget_loss": as_local_mean(self, forget_loss, "forget", "tokens", forget),
+        return self.retain_preference * (retain - self.args.retain_loss_eps * share), {
             "retain_loss": retain_log(self, retain, retain_batch),
             "retain_preference": torch.tensor(self.retain_preference),
         }

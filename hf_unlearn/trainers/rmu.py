@@ -77,12 +77,18 @@ class RMUTrainer(UnlearningTrainer, method="RMU"):
             self.reference_logits(batch)
         return store["hidden"]
 
-    def compute_unlearning_loss(self, model, inputs):
-        forget, retain_batch = inputs["forget"], inputs["retain"]
+    def forget_term(self, model, inputs):
+        forget = inputs["forget"]
         h_forget = self.hidden(model, forget)
         forget_loss = masked_activation_loss(
             h_forget, self.control_vector(h_forget), forget["labels"], self.normalizer("forget", "seqs")
         )
+        return self.args.gamma * forget_loss, {
+            "forget_loss": as_local_mean(self, forget_loss, "forget", "seqs", forget)
+        }
+
+    def retain_term(self, model, inputs):
+        retain_batch = inputs["retain"]
         if self.args.retain_loss_type == "EMBED_DIFF":
             retain = masked_activation_loss(
                 self.hidden(model, retain_batch),
@@ -92,8 +98,4 @@ class RMUTrainer(UnlearningTrainer, method="RMU"):
             )
         else:
             retain = self.retain_loss(model, retain_batch)
-        loss = self.args.gamma * forget_loss + self.args.alpha * retain
-        return loss, {
-            "forget_loss": as_local_mean(self, forget_loss, "forget", "seqs", forget),
-            "retain_loss": retain_log(self, retain, retain_batch),
-        }
+        return self.args.alpha * retain, {"retain_loss": retain_log(self, retain, retain_batch)}

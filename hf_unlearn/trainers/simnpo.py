@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hf_unlearn.trainers.base import UnlearningTrainer
 from hf_unlearn.trainers.losses import sequence_nll, simnpo_loss
-from hf_unlearn.trainers.method_utils import as_local_mean, local_count, logits_of, retain_log
+from hf_unlearn.trainers.method_utils import as_local_mean, local_count, logits_of
 
 
 class SimNPOTrainer(UnlearningTrainer, method="SimNPO"):
@@ -14,14 +14,11 @@ class SimNPOTrainer(UnlearningTrainer, method="SimNPO"):
     gamma 0.125, alpha 1.
     """
 
-    def compute_unlearning_loss(self, model, inputs):
+    def forget_term(self, model, inputs):
         forget = inputs["forget"]
         nll, n_tokens = sequence_nll(logits_of(model, forget), forget["labels"])
         forget_loss = simnpo_loss(nll, n_tokens, self.args.beta, self.args.delta, self.normalizer("forget", "seqs"))
-        retain = self.retain_loss(model, inputs["retain"])
-        loss = self.args.gamma * forget_loss + self.args.alpha * retain
-        return loss, {
+        return self.args.gamma * forget_loss, {
             "forget_loss": as_local_mean(self, forget_loss, "forget", "seqs", forget),
             "forget_nll": nll.detach().sum() / local_count(forget, "tokens").clamp_min(1),
-            "retain_loss": retain_log(self, retain, inputs["retain"]),
         }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hf_unlearn.trainers.base import UnlearningTrainer
 from hf_unlearn.trainers.losses import undial_loss
-from hf_unlearn.trainers.method_utils import as_local_mean, logits_of, retain_log
+from hf_unlearn.trainers.method_utils import as_local_mean, logits_of
 
 
 class UNDIALTrainer(UnlearningTrainer, method="UNDIAL"):
@@ -16,7 +16,7 @@ class UNDIALTrainer(UnlearningTrainer, method="UNDIAL"):
     length. With alpha = 0 (the yaml default) the retain forward is skipped instead of computed and weighted 0.
     """
 
-    def compute_unlearning_loss(self, model, inputs):
+    def forget_term(self, model, inputs):
         forget = inputs["forget"]
         forget_loss = undial_loss(
             logits_of(model, forget),
@@ -25,10 +25,6 @@ class UNDIALTrainer(UnlearningTrainer, method="UNDIAL"):
             self.args.beta,
             self.normalizer("forget", "tokens"),
         )
-        loss = self.args.gamma * forget_loss
-        terms = {"forget_loss": as_local_mean(self, forget_loss, "forget", "tokens", forget)}
-        if self.args.alpha > 0:
-            retain = self.retain_loss(model, inputs["retain"])
-            loss = loss + self.args.alpha * retain
-            terms["retain_loss"] = retain_log(self, retain, inputs["retain"])
-        return loss, terms
+        return self.args.gamma * forget_loss, {
+            "forget_loss": as_local_mean(self, forget_loss, "forget", "tokens", forget)
+        }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hf_unlearn.trainers.base import UnlearningTrainer
 from hf_unlearn.trainers.losses import weighted_forget_loss
-from hf_unlearn.trainers.method_utils import as_local_mean, logits_of, retain_log
+from hf_unlearn.trainers.method_utils import as_local_mean, logits_of
 
 
 class _TokenWeightedAscent(UnlearningTrainer):
@@ -17,17 +17,14 @@ class _TokenWeightedAscent(UnlearningTrainer):
     def token_weight_exponents(self) -> tuple[float, float | None]:
         raise NotImplementedError
 
-    def compute_unlearning_loss(self, model, inputs):
+    def forget_term(self, model, inputs):
         forget = inputs["forget"]
         beta, beta2 = self.token_weight_exponents()
         forget_loss = weighted_forget_loss(
             logits_of(model, forget), forget["labels"], beta, beta2, self.normalizer("forget", "tokens")
         )
-        retain = self.retain_loss(model, inputs["retain"])
-        loss = self.args.gamma * forget_loss + self.args.alpha * retain
-        return loss, {
-            "forget_loss": as_local_mean(self, forget_loss, "forget", "tokens", forget),
-            "retain_loss": retain_log(self, retain, inputs["retain"]),
+        return self.args.gamma * forget_loss, {
+            "forget_loss": as_local_mean(self, forget_loss, "forget", "tokens", forget)
         }
 
 

@@ -13,13 +13,15 @@ from hf_unlearn.data.pairing import ForgetRetainDataset
 from hf_unlearn.data.tofu import load_split
 from hf_unlearn.methods import METHODS
 from hf_unlearn.trainers import losses
+from hf_unlearn.trainers.gradients import inner, rectify
 
-ZOO = ["NPO", "SimNPO", "IdkDPO", "IdkNLL", "RMU", "UNDIAL", "WGA", "SatImp", "CEU", "PDU"]
+ZOO = ["NPO", "SimNPO", "IdkDPO", "IdkNLL", "RMU", "UNDIAL", "WGA", "SatImp", "CEU", "PDU", "GRU"]
 #: Settings the tiny model needs (RMU: it has 4 layers) or that make a term non-trivial.
 EXTRA = {
     "RMU": {"module_regex": r"model\.layers\.1"},
     "PDU": {"retain_loss_eps": 0.5, "dual_warmup_epochs": 0.0, "alpha": 2.0},
     "UNDIAL": {"alpha": 1.0},
+    "GRU": {"alpha": 2.0},
 }
 
 
@@ -56,7 +58,7 @@ def _trainer(method, tmp_path, fmt, rows, model, ref_path=None, **overrides):
     )
 
 
-def _one_step_update(method, tmp_path, fmt, rows, path, micro, accumulation):
+def _one_step_update(method, tmp_path, fmt, rows, path, micro, accumulation, **overrides):
     model = float_model(path)
     trainer = _trainer(
         method,
@@ -70,6 +72,7 @@ def _one_step_update(method, tmp_path, fmt, rows, path, micro, accumulation):
         optim="sgd",
         learning_rate=1.0,
         max_grad_norm=0.0,
+        **overrides,
     )
     initial = {k: v.detach().clone() for k, v in model.named_parameters()}
     trainer.train()
@@ -85,6 +88,57 @@ def test_gradient_independent_of_micro_batching(method, tmp_path, tiny_target, f
         # float32 sums in another order: tolerance relative to the tensor's scale (a normalisation bug is a factor)
         scale = float(whole[name].abs().max())
         torch.testing.assert_close(split[name], whole[name], rtol=1e-3, atol=1e-5 * scale + 1e-8)
+
+
+@pytest.mark.parametrize(("micro", "accumulation"), [(8, 1), (2, 4)])
+def test_gru_update_is_the_rectified_forget_gradient_plus_the_retain_gradient(
+    micro, accumulation, tmp_path, tiny_dir, fmt, rows
+):
+    """One SGD step (lr 1) of GRU on 8 items, whole or in 4 micro-batches, equals g_f' + g_r, with g_f and g_r taken
+    by autograd on the batch. On the untrained model the two NLL gradients are aligned, so ascent on the forget NLL
+    conflicts with the retain NLL and the projection is exercised."""
+    update = _one_step_update("GRU", tmp_path, fmt, rows, tiny_dir, micro, accumulation)
+    model = float_model(tiny_dir)
+    batch = first_batch(_trainer("GRU", tmp_path / "ref", fmt, rows, model), 8)
+    params = [p for _, p in model.named_parameters()]
+    forget = list(torch.autograd.grad(-_nll(model, batch["forget"]), params))
+    retain = list(torch.autograd.grad(2.0 * _nll(model, batch["retain"]), params))
+    assert float(inner(forget, retain)) < 0, "the case must exercise the projection"
+    expected = [f + r for f, r in zip(rectify(forget, retain), retain, strict=True)]
+    assert float(inner(list(update.values()), retain)) > 0
+    for (name, _), want in zip(model.named_parameters(), expected, strict=True):
+        scale = float(want.abs().max())
+        torch.testing.assert_close(update[name], want, rtol=1e-3, atol=1e-5 * scale + 1e-8, msg=name)
+
+
+@pytest.mark.parametrize(("micro", "accumulation"), [(8, 1), (2, 4)])
+def test_sam_update_is_the_forget_gradient_at_the_perturbed_point(
+    micro, accumulation, tmp_path, tiny_target, fmt, rows
+):
+    """One SGD step (lr 1) of GradDiff with `sam_rho`, whole or in 4 micro-batches, equals
+    grad F(theta + delta) + grad R(theta), delta = rho g_F / ||g_F|| from the whole batch's forget gradient.
+
+    Single process. Under DDP/FSDP2 the same step applies delta to the parameters each process holds (all of them
+    under DDP, its shards under FSDP2, with ||g_F|| completed across processes); that is not exercised here."""
+    rho = 0.05
+    update = _one_step_update("GradDiff", tmp_path, fmt, rows, tiny_target, micro, accumulation, sam_rho=rho)
+    model = float_model(tiny_target)
+    batch = first_batch(_trainer("GradDiff", tmp_path / "ref", fmt, rows, model), 8)
+    params = [p for _, p in model.named_parameters()]
+    retain = torch.autograd.grad(_nll(model, batch["retain"]), params)
+    g_forget = torch.autograd.grad(-_nll(model, batch["forget"]), params)
+    norm = float(inner(list(g_forget), list(g_forget)).sqrt())
+    with torch.no_grad():
+        for p, g in zip(params, g_forget, strict=True):
+            p.add_(rho * g / norm)
+    perturbed = torch.autograd.grad(-_nll(model, batch["forget"]), params)
+    moved = max(float((a - b).abs().max()) for a, b in zip(perturbed, g_forget, strict=True))
+    assert moved > 1e-4, "the perturbation must change the forget gradient"
+    for (name, _), f, r in zip(model.named_parameters(), perturbed, retain, strict=True):
+        want = f + r
+        # + 2e-7: the update is read back as (weight before - weight after), exact only to the ulp of norm weights ~1
+        atol = 1e-5 * float(want.abs().max()) + 2e-7
+        torch.testing.assert_close(update[name], want, rtol=1e-3, atol=atol, msg=name)
 
 
 def _seq(model, batch):

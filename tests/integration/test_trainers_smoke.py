@@ -2,9 +2,11 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
+from helpers.altpo import handmade_alternates
 from safetensors.torch import load_file
 
 from hf_unlearn.methods import METHODS as REGISTERED
@@ -15,6 +17,8 @@ from hf_unlearn.recipe import Recipe, RecipeError
 METHODS = list(REGISTERED)
 #: The tiny model has 4 layers; PDU's eps has no default (a method with a required parameter adds it here).
 EXTRA = {"RMU": {"module_regex": r"model\.layers\.2"}, "PDU": {"retain_loss_eps": 0.3}}
+#: Methods that read a data file of their own: a function writing one into the given folder.
+DATA_FILES = {"AltPO": lambda folder: {"alternates": str(handmade_alternates(folder / "alternates.json"))}}
 
 
 def _recipe(method, model, out, **extra):
@@ -33,6 +37,8 @@ def _recipe(method, model, out, **extra):
         "bf16": False,
     }
     raw.update(EXTRA.get(method, {}))
+    if method in DATA_FILES:
+        raw.update(DATA_FILES[method](Path(out).parent))
     raw.update(extra)
     return Recipe.from_dict(raw)
 
@@ -54,11 +60,30 @@ def test_one_step_from_a_recipe(method, tiny_target, tmp_path):
     assert changed, "one optimizer step changed no weight"
 
 
-def test_precompute_ref_log_probs_from_a_recipe(tiny_target, tmp_path):
-    live = train(_recipe("NPO", tiny_target, tmp_path / "live"))
-    cached = train(_recipe("NPO", tiny_target, tmp_path / "cached", precompute_ref_log_probs=True))
+#: Every shape of forget/retain split: reference-free, reference, no retain term, alpha 0, activations, dual state,
+#: nested pairs. (GradDiff's exact SAM update is checked in test_trainers_methods.py.)
+SAM_METHODS = ["NPO", "CEU", "UNDIAL", "RMU", "PDU", "AltPO"]
+
+
+@pytest.mark.parametrize("method", SAM_METHODS)
+def test_sharpness_aware_step_from_a_recipe(method, tiny_target, tmp_path):
+    """`sam_rho` with methods of every kind: the run is named for it and one step changes the weights."""
+    recipe = _recipe(method, tiny_target, tmp_path / method, sam_rho=0.1)
+    assert recipe.run_name.endswith("_sam0.1")
+    result = train(recipe)
+    logged = result.log_history[0]
+    assert math.isfinite(logged["loss"]) and logged["grad_norm"] > 0
+    after = load_file(str(result.output_dir / "model.safetensors"))
+    before = load_file(str(tiny_target / "model.safetensors"))
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize(("method", "term"), [("NPO", "log_ratio"), ("AltPO", "chosen_log_ratio")])
+def test_precompute_ref_log_probs_from_a_recipe(method, term, tiny_target, tmp_path):
+    live = train(_recipe(method, tiny_target, tmp_path / "live"))
+    cached = train(_recipe(method, tiny_target, tmp_path / "cached", precompute_ref_log_probs=True))
     assert cached.log_history[0]["loss"] == pytest.approx(live.log_history[0]["loss"], rel=1e-5)
-    assert cached.log_history[0]["log_ratio"] == pytest.approx(live.log_history[0]["log_ratio"], abs=1e-5)
+    assert cached.log_history[0][term] == pytest.approx(live.log_history[0][term], abs=1e-5)
 
 
 @pytest.mark.parametrize(

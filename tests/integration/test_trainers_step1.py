@@ -8,6 +8,7 @@ zero. Recipes set only what the tiny model needs; every method hyper-parameter i
 
 import pytest
 import torch
+from helpers.altpo import handmade_alternates
 from helpers.trainers import first_batch, float_model
 
 from hf_unlearn.benchmarks.tofu import build_dataset
@@ -32,8 +33,9 @@ CASES = {
     "SatImp": ("SatImp", {}),
     "CEU": ("CEU", {}),
     "PDU": ("PDU", {"retain_loss_eps": 0.5}),
+    "AltPO": ("AltPO", {}),  # + a hand-written alternates file (`step1_loss`)
 }
-#: Measured on CPU (torch 2.13, one thread) before the refactor.
+#: Measured on CPU (torch 2.13, one thread) before the refactor (AltPO: when it was added).
 EXPECTED: dict[str, float] = {
     "GradAscent": -7.678494453430176,
     "GradDiff": -0.028131961822509766,
@@ -48,6 +50,7 @@ EXPECTED: dict[str, float] = {
     "SatImp": 0.7650362849235535,
     "CEU": 7.597058296203613,
     "PDU": 7.946571409702301,
+    "AltPO": 18.544837951660156,
 }
 
 
@@ -73,6 +76,8 @@ def _recipe(method: str, settings: dict, model_dir, out) -> Recipe:
 
 @torch.no_grad()
 def step1_loss(method: str, settings: dict, tmp_path, tokenizer, model_dir, reference_dir) -> float:
+    if method == "AltPO":
+        settings = {**settings, "alternates": str(handmade_alternates(tmp_path / "alternates.json"))}
     recipe = _recipe(method, settings, model_dir, tmp_path / "out")
     formatter = ChatFormatter(tokenizer)
     dataset, _ = build_dataset(recipe, formatter)

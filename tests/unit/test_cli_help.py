@@ -2,7 +2,7 @@
 
 import pytest
 
-from hf_unlearn.cli import command_modules, main
+from hf_unlearn.cli import command_names, main
 
 
 def help_text(capsys, args: list[str]) -> str:
@@ -19,7 +19,7 @@ def test_top_level_help_explains_the_tool_and_a_workflow(capsys):
     assert workflow == ["train", "eval", "publish"]
 
 
-@pytest.mark.parametrize("command", command_modules())
+@pytest.mark.parametrize("command", command_names())
 def test_each_command_help_has_an_example(capsys, command):
     text = help_text(capsys, [command])
     after = text.split("example", 1)

@@ -18,8 +18,8 @@ from hf_unlearn.publish.run_folder import load_run
 from hf_unlearn.recipe import SCHEMA, Recipe, RecipeError
 from hf_unlearn.trainers.config import UnlearningConfig, method_config
 
-#: Values the recipe and the config need besides the one under test (PDU's eps has no default).
-REQUIRED = {"PDU": {"retain_loss_eps": 0.5}}
+#: Values the recipe and the config need besides the one under test (PDU's eps, AltPO's file have no default).
+REQUIRED = {"PDU": {"retain_loss_eps": 0.5}, "AltPO": {"alternates": "alternates.json"}}
 
 
 def _param_cases():
