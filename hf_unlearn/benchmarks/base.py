@@ -71,6 +71,8 @@ class Benchmark(ABC):
     #: whether `evaluate` scores the model object training left in memory (`loaded`) rather than reloading the
     #: saved folder (an external evaluator that wraps a model object); the pipeline then keeps that object
     evaluates_in_memory: bool = False
+    #: the unlearned model's card template in model_cards/ (None: the TOFU-style default)
+    card_template: str | None = None
 
     # ---- data -------------------------------------------------------------------------------------------------
     @abstractmethod
@@ -143,6 +145,11 @@ class Benchmark(ABC):
         return f"{self.name}_{model}_{split_name}"
 
     # ---- card --------------------------------------------------------------------------------------------------
+    def card_extras(self, summary: dict | None, target: dict | None, recipe) -> dict:
+        """Variables of this benchmark's own card template (`card_template`), from the run's summary, the target
+        model's summary and the recipe."""
+        return {}
+
     @abstractmethod
     def finetune_eval_split(self, finetune_splits: list[str], default: str) -> str:
         """The forget split a finetuned model's evaluation refers to (a target model: the split it learnt; a

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hf_unlearn.benchmarks.base import Benchmark, CardMetric, TrainData
+from hf_unlearn.data.corpora import load_corpus, tokenize_corpus
 from hf_unlearn.errors import UserError
 from hf_unlearn.evaluation import fingerprint as fp
-from hf_unlearn.evaluation import store
+from hf_unlearn.evaluation import harness, store
 from hf_unlearn.evaluation.settings import DTYPES, EvalInputError
 from hf_unlearn.layout import EVAL_META
 from hf_unlearn.methods import WMDP_PAPER
+from hf_unlearn.models import load_eval_model, load_tokenizer, local_model_dir
 
 EVAL_FILE = "WMDP_EVAL.json"
 SUMMARY_FILE = "WMDP_SUMMARY.json"
@@ -83,6 +85,10 @@ class WMDPSettings:
         return "bfloat16" if self.resolved_device().startswith("cuda") else "float32"
 
 
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
 def file_corpus(split: str) -> str | None:
     """The forget corpus `data.forget_file` stands for: the gated bio corpus if the split has it, else its one."""
     corpora = FORGET_CORPORA.get(split, ())
@@ -125,6 +131,7 @@ class WMDP(Benchmark):
     leaderboard_metrics = ("wmdp_bio/acc", "wmdp_cyber/acc", "mmlu/acc")
     plot_axes = ("wmdp_cyber/acc", "mmlu/acc")
     evaluates_in_memory = True
+    card_template = "wmdp_unlearned_model.md"
 
     # ---- data -------------------------------------------------------------------------------------------------
     def retain_split(self, forget_split: str) -> str:
@@ -136,8 +143,6 @@ class WMDP(Benchmark):
     def load_split(self, split: str, source: str = "auto", forget_file: str | None = None) -> list[dict]:
         """Documents of a forget or retain split as `{"text": ...}` rows; `forget_file` replaces the gated bio
         forget corpus (or the split's only forget corpus)."""
-        from hf_unlearn.data.corpora import load_corpus
-
         corpora = FORGET_CORPORA.get(split) or RETAIN_CORPORA[split]
         replaced = file_corpus(split)
         rows: list[dict] = []
@@ -148,7 +153,6 @@ class WMDP(Benchmark):
 
     def train_data(self, recipe, tokenizer) -> TrainData:
         from hf_unlearn.data.collator import NestedPaddingCollator
-        from hf_unlearn.data.corpora import tokenize_corpus
         from hf_unlearn.data.pairing import ForgetRetainDataset
 
         if recipe["task"] != "unlearn":
@@ -213,9 +217,6 @@ class WMDP(Benchmark):
         echo: bool = True,
         loaded=None,
     ):
-        from hf_unlearn.evaluation import harness
-        from hf_unlearn.models import load_eval_model, load_tokenizer, local_model_dir
-
         if retain_logs or retain_model:
             raise EvalInputError(
                 "retain model: WMDP has none; the card compares with the model before unlearning (eval.compare_target)"
@@ -278,6 +279,29 @@ class WMDP(Benchmark):
         return None
 
     # ---- card --------------------------------------------------------------------------------------------------
+    def card_extras(self, summary: dict | None, target: dict | None, recipe) -> dict:
+        """Accuracy before/after of every task scored (the local ones included), and MMLU's drop in points."""
+        summary, target = summary or {}, target or {}
+        rows = [
+            {"task": key.split("/")[0], "after": _percent(value), "before": _percent(target.get(key))}
+            for key, value in summary.items()
+            if key.endswith("/acc")
+        ]
+        drop = None
+        if "mmlu/acc" in summary and "mmlu/acc" in target:
+            drop = f"{100 * (target['mmlu/acc'] - summary['mmlu/acc']):.1f} points"
+        try:
+            version = f"lm-eval {harness.harness_version()}"
+        except ImportError:
+            version = "lm-eval"
+        return {
+            "accuracy_rows": rows,
+            "chance": f"{CHANCE:.0%}",
+            "mmlu_drop": drop,
+            "harness": version,
+            "max_length": recipe["data.max_length"],
+        }
+
     def finetune_eval_split(self, finetune_splits: list[str], default: str) -> str:
         return default
 

@@ -8,6 +8,7 @@ task folders (`include_path`), and turns its results into open-unlearning's summ
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from hf_unlearn.errors import UserError
@@ -26,8 +27,10 @@ def harness_version() -> str:
     return version("lm-eval")
 
 
+@lru_cache(maxsize=4)
 def task_manager(include_path: str | None):
-    """The harness's task index, with a folder of the user's own task YAMLs when given."""
+    """The harness's task index, with a folder of the user's own task YAMLs when given. Indexing every task
+    definition of the harness takes seconds, so a process builds it once (the run and its target model share it)."""
     try:
         from lm_eval.tasks import TaskManager
     except ImportError:
