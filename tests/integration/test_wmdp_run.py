@@ -113,7 +113,7 @@ def test_rmu_run_files_and_numbers(wmdp_run):
 
 
 def test_card_and_leaderboard(wmdp_run):
-    from hf_unlearn.leaderboard import collect
+    from hf_unlearn.leaderboard import collect, to_markdown
 
     card = (wmdp_run["run_dir"] / "export" / "README.md").read_text()
     assert "random chance" in card and "25%" in card
@@ -122,6 +122,8 @@ def test_card_and_leaderboard(wmdp_run):
     assert "module_regex = model\\.layers\\.0" in card and "steering_coeff = 5" in card
     entries = collect([wmdp_run["run_dir"]], benchmark="wmdp")
     assert [e.method for e in entries] == ["RMU"]
+    table = to_markdown(entries, "name")
+    assert "| wmdp_bio/acc | wmdp_cyber/acc | mmlu/acc |" in table and entries[0].run_name in table
 
 
 def test_eval_command_scores_the_saved_folder(wmdp_run, capsys):
