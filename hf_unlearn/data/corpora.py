@@ -87,7 +87,11 @@ def load_hub(name: str) -> list[str]:
 
     where = f"{spec.repo}" + (f" ({spec.config})" if spec.config else "")
     if constants.HF_HUB_OFFLINE:
-        hint = ACCESS_HINT if spec.gated else "connect and unset HF_HUB_OFFLINE, or set data.source to a folder"
+        if spec.gated:
+            raise CorpusError(
+                f"data.forget_file: {name} ({spec.repo}) is gated on the Hub, and offline mode is on: {ACCESS_HINT}"
+            )
+        hint = "connect and unset HF_HUB_OFFLINE, or set data.source to a folder"
         raise CorpusError(f"data.source: corpus {name} ({where}) needs the Hub and offline mode is on: {hint}")
     try:
         rows = load_dataset(spec.repo, spec.config, split=spec.split)

@@ -17,14 +17,21 @@ from hf_unlearn.errors import UserError
 SIMPLE_EVALUATE_ARGS = {"system_instruction": None, "apply_chat_template": False, "log_samples": True}
 
 
+MISSING = "WMDP evaluation needs lm-evaluation-harness: pip install 'hf-unlearn[wmdp]' (or pip install lm-eval)"
+
+
 class HarnessMissingError(UserError, ImportError):
     """lm-evaluation-harness is not installed."""
 
 
 def harness_version() -> str:
-    from importlib.metadata import version
+    """The installed lm-evaluation-harness version (it is part of the results' fingerprint)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version("lm-eval")
+    try:
+        return version("lm-eval")
+    except PackageNotFoundError:
+        raise HarnessMissingError(MISSING) from None
 
 
 @lru_cache(maxsize=4)
@@ -34,9 +41,7 @@ def task_manager(include_path: str | None):
     try:
         from lm_eval.tasks import TaskManager
     except ImportError:
-        raise HarnessMissingError(
-            "WMDP evaluation needs lm-evaluation-harness: pip install 'hf-unlearn[wmdp]' (or pip install lm-eval)"
-        ) from None
+        raise HarnessMissingError(MISSING) from None
     if include_path and not Path(include_path).expanduser().is_dir():
         raise UserError(f"eval.include_path: no such folder {include_path}")
     return TaskManager(include_path=str(Path(include_path).expanduser()) if include_path else None)

@@ -10,6 +10,7 @@ import pytest
 
 from hf_unlearn.benchmarks import get_benchmark
 from hf_unlearn.data import corpora
+from hf_unlearn.errors import UserError
 from hf_unlearn.evaluation.harness import SIMPLE_EVALUATE_ARGS, summarize
 from hf_unlearn.recipe import Recipe, load_recipe
 
@@ -53,6 +54,19 @@ def test_gated_bio_corpus_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(corpora.CorpusError, match="offline.*data.forget_file"):
         WMDP.load_split("bio", "auto")
+
+
+def test_training_on_the_gated_corpus_stops_in_one_line(capsys, monkeypatch, tmp_path, tiny_dir):
+    from huggingface_hub import constants
+
+    from hf_unlearn.cli import main
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    recipe = REPO / "recipes/wmdp/bio-cyber_RMU_lr5e-05_s6.5_alpha1200_epoch1.yaml"
+    code = main(["train", str(recipe), "--model", str(tiny_dir), "--output_dir", str(tmp_path / "run")])
+    (err,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 2
+    assert "gated" in err and "request access" in err and "data.forget_file" in err
 
 
 def test_hub_corpora_are_the_specified_ones(monkeypatch):
@@ -158,3 +172,26 @@ def test_card_extras_report_before_after_and_mmlu_drop():
     ]
     assert extras["mmlu_drop"] == "3.0 points"
     assert json.dumps(extras)
+
+
+@pytest.mark.parametrize("method", ["GradDiff", "NPO", "SimNPO", "RMU"])
+def test_raw_text_methods_get_chunked_forget_retain_pairs(method, tokenizer, tmp_path):
+    (tmp_path / "cyber-forget-corpus.jsonl").write_text('{"text": "exploit the buffer overflow"}\nshellcode here\n')
+    (tmp_path / "cyber-retain-corpus.jsonl").write_text("a sorting algorithm in C\n")
+    recipe = Recipe.from_dict(
+        {"benchmark": "wmdp", "model": "tiny", "method": method, "data": {"source": str(tmp_path), "max_length": 4}}
+    )
+    data = WMDP.train_data(recipe, tokenizer)
+    assert [r["text"] for r in data.rows["forget"]] == ["exploit the buffer overflow", "shellcode here"]
+    item = data.dataset[0]
+    assert item["forget"]["labels"] == item["forget"]["input_ids"] and len(item["forget"]["input_ids"]) == 4
+    batch = data.collator([data.dataset[i] for i in range(len(data.dataset))])
+    assert batch["forget"]["input_ids"].shape[1] == 4 and (batch["retain"]["labels"] != -100).any()
+
+
+def test_question_answer_methods_are_refused(tokenizer, tmp_path):
+    recipe = Recipe.from_dict(
+        {"benchmark": "wmdp", "model": "tiny", "method": "IdkDPO", "data": {"source": str(tmp_path)}}
+    )
+    with pytest.raises(UserError, match="method: IdkDPO trains on question-answer rows"):
+        WMDP.train_data(recipe, tokenizer)
