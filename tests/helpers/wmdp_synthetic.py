@@ -3,7 +3,7 @@ tasks, raw-text corpora in WMDP's archive layout, and a tiny model taught to ans
 
 Two topics: "forget" (pathogens) and "retain" (dishes), named with words that are single tokens of the tiny
 tokenizer, different words per topic. The forget corpus holds the forget topic's facts; the retain corpus the retain
-topic's facts and answered questions.
+topic's facts and answered questions (see `write_corpora`).
 """
 
 from __future__ import annotations
@@ -93,11 +93,15 @@ def facts(task: str, questions: dict[str, list[dict]]) -> list[str]:
 
 
 def write_corpora(folder: Path, questions: dict[str, list[dict]], forget: str = "cyber") -> Path:
-    """`<forget>-forget-corpus.jsonl`: the forget topic's facts; `<forget>-retain-corpus.jsonl`: the retain
-    topic's facts and answered questions (what the model must keep, format included)."""
+    """`<forget>-forget-corpus.jsonl`: one document of the forget topic's own words (its names and answers);
+    `<forget>-retain-corpus.jsonl`: the retain topic's facts and answered questions, format included.
+
+    The forget document shares no token with the retain prompts (one document: no end-of-text separator either),
+    so RMU through the token embeddings leaves every retain prompt's computation untouched, on any CPU."""
     folder.mkdir(parents=True, exist_ok=True)
+    own_words = " ".join(f"{r['question'].split()[4]} {r['choices'][r['answer']]}" for r in questions["synth_forget"])
     corpora = {
-        "forget": facts("synth_forget", questions),
+        "forget": [own_words],
         "retain": answered("synth_retain", questions) + facts("synth_retain", questions),
     }
     for kind, docs in corpora.items():

@@ -30,13 +30,13 @@ def wmdp_run(tmp_path_factory, tiny_dir, tokenizer):
             "model": str(taught),
             "method": "RMU",
             "forget_split": "cyber",
-            # steer the first layer's output through the token embeddings: each topic's names are tokens of its
-            # own, so the forget topic can move while the retain loss holds the shared tokens in place
+            # steer the first layer's output through the token embeddings: the forget corpus holds only the forget
+            # topic's own tokens, so only their embeddings move and the retain prompts compute as before
             "module_regex": r"model\.layers\.0",
             "trainable_params_regex": r"model\.embed_tokens\.weight",
-            "steering_coeff": 5,
-            "alpha": 100,
-            "learning_rate": 5e-3,
+            "steering_coeff": 20,
+            "alpha": 1,
+            "learning_rate": 1e-2,
             "num_train_epochs": 1,
             "max_steps": 100,
             "effective_batch_size": 4,
@@ -104,8 +104,10 @@ def test_rmu_run_files_and_numbers(wmdp_run):
         assert 0.0 <= after[f"{task}/acc"] <= 1.0
     # the taught model knows both topics far above chance (25%)
     assert before["synth_forget/acc"] > 0.5 and before["synth_retain/acc"] > 0.5
-    # RMU moved the forget topic's activations towards the control vector (mechanics, not the accuracy: on a
-    # 4-layer model the accuracy effect depends too much on the CPU's floating-point trajectory to assert)
+    # RMU: the forget topic falls by at least 2 of its 8 questions (seen here: 5), the retain topic stays (its
+    # prompts touch no weight that moved; the margin is for the target being read back from its folder)
+    assert after["synth_forget/acc"] <= before["synth_forget/acc"] - 0.25, (before, after)
+    assert after["synth_retain/acc"] >= before["synth_retain/acc"] - 0.25, (before, after)
     logged = [e["forget_loss"] for e in wmdp_run["trained"].log_history if "forget_loss" in e]
     assert logged[-1] < 0.5 * logged[0]
     meta = json.loads((evals / "eval_meta.json").read_text())
@@ -119,7 +121,7 @@ def test_card_and_leaderboard(wmdp_run):
     assert "random chance" in card and "25%" in card
     for task in TASKS:
         assert f"| `{task}` |" in card
-    assert "module_regex = model\\.layers\\.0" in card and "steering_coeff = 5" in card
+    assert "module_regex = model\\.layers\\.0" in card and "steering_coeff = 20" in card
     entries = collect([wmdp_run["run_dir"]], benchmark="wmdp")
     assert [e.method for e in entries] == ["RMU"]
     table = to_markdown(entries, "name")
