@@ -328,14 +328,24 @@ def rows(entries: list[Entry], references: list[Entry] = ()) -> list[dict]:
     return out
 
 
+def table_columns(entries: list[Entry]) -> tuple[tuple[str, str], ...]:
+    """TOFU's columns; for another benchmark the run columns and that benchmark's `leaderboard_metrics`."""
+    names = {e.benchmark for e in entries} or {DEFAULT_BENCHMARK}
+    if names == {"tofu"}:
+        return COLUMNS
+    metrics = [key for name in sorted(names) for key in get_benchmark(name).leaderboard_metrics]
+    return COLUMNS[:4] + tuple((key, key) for key in dict.fromkeys(metrics))
+
+
 def to_csv(entries: list[Entry], references: list[Entry] = ()) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([key for key, _ in COLUMNS] + ["run_dir", "reference"])
+    columns = table_columns([*entries, *references])
+    writer.writerow([key for key, _ in columns] + ["run_dir", "reference"])
     for e, row in zip([*entries, *references], rows(entries, references), strict=True):
         values = []
-        for key, _ in COLUMNS:
-            value = row[key]
+        for key, _ in columns:
+            value = row.get(key)
             if isinstance(value, bool):
                 values.append("true" if value else "false")
             elif isinstance(value, float):
@@ -353,14 +363,15 @@ REFERENCE_NOTE = (
 
 
 def to_markdown(entries: list[Entry], rule: str, references: list[Entry] = ()) -> str:
-    header = [title for _, title in COLUMNS if _ != "at_ks_floor"]
+    columns = table_columns([*entries, *references])
+    header = [title for _, title in columns if _ != "at_ks_floor"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in rows(entries, references):
         cells = []
-        for key, _ in COLUMNS:
+        for key, _ in columns:
             if key == "at_ks_floor":
                 continue
-            value = row[key]
+            value = row.get(key)
             if key == "log10_forget_quality":
                 text = "" if value is None else ("-inf" if math.isinf(value) else f"{value:.2f}")
             else:

@@ -222,7 +222,7 @@ _DPO_PAPER = Paper(
   url       = {https://arxiv.org/abs/2305.18290}
 }""",
 )
-_RMU_PAPER = Paper(
+WMDP_PAPER = Paper(
     "The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning",
     "2403.03218",
     """@inproceedings{li2024wmdp,
@@ -431,7 +431,7 @@ register_method(
     MethodSpec(
         name="RMU",
         trainer="hf_unlearn.trainers.rmu:RMUTrainer",
-        paper=_RMU_PAPER,
+        paper=WMDP_PAPER,
         tags=("rmu",),
         params={
             "steering_coeff": Param(2.0, minimum=0.0, exclusive_minimum=True, help="norm of the control vector"),

@@ -50,7 +50,7 @@ _NUM = r"[0-9][0-9.e+-]*"
 
 def _pattern_regex(pattern: str, method: str) -> re.Pattern:
     regex = re.escape(pattern)
-    regex = regex.replace(re.escape("{forget}"), r"(?P<forget>forget\d\d)")
+    regex = regex.replace(re.escape("{forget}"), r"(?P<forget>[A-Za-z0-9-]+)")  # split names hold no "_"
     regex = regex.replace(re.escape("{method}"), re.escape(method))
     for key in ["lr", "epochs", *pattern_params(pattern)]:
         regex = regex.replace(re.escape("{" + key + "}"), rf"(?P<{key}>{_NUM})")

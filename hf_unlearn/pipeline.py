@@ -83,6 +83,9 @@ class TrainResult:
     output_dir: Path
     wall_time_s: float
     log_history: list
+    #: (model, tokenizer) as training left them, kept only for a benchmark that evaluates in memory, on a single
+    #: process without sharding (under DeepSpeed/FSDP or several processes each holds a part); else None
+    loaded: tuple | None = None
 
 
 def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -> TrainResult:
@@ -184,7 +187,9 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
             "finished": True,
         }
         (output_dir / RUN_INFO).write_text(json.dumps(info, indent=2) + "\n")
-    return TrainResult(output_dir, wall, trainer.state.log_history)
+    whole = world_size() == 1 and trainer.accelerator.distributed_type.value == "NO"
+    loaded = (trainer.model, tokenizer) if recipe.benchmark.evaluates_in_memory and whole else None
+    return TrainResult(output_dir, wall, trainer.state.log_history, loaded)
 
 
 def add_lora_adapter(model, recipe: Recipe):

@@ -60,7 +60,7 @@ SCHEMA: dict[str, Field] = {
     "tokenizer": Field(None, str, nullable=True, help="tokenizer id/folder (default: the model's)"),
     "model_name": Field(None, str, nullable=True, help="the {model} part of names (default: tokenizer repo name)"),
     "method": Field("GradDiff", str, help="unlearning method"),
-    "forget_split": Field(None, str, nullable=True, help="default: the benchmark's (TOFU: forget10)"),
+    "forget_split": Field(None, str, nullable=True, help="default: the benchmark's (TOFU: forget10, WMDP: cyber)"),
     "retain_split": Field(None, str, nullable=True, help="default: the forget split's complement"),
     "holdout_split": Field(None, str, nullable=True, help="default: holdoutXX matching the forget split"),
     "finetune_splits": Field(["full"], list, help="splits a finetune run trains on"),
@@ -122,6 +122,10 @@ SCHEMA: dict[str, Field] = {
     "data.eos_as_pad": Field(False, bool, help="open-unlearning's pad=EOS masking, for comparable numbers"),
     "data.forget_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N forget rows"),
     "data.retain_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N retain rows"),
+    "data.max_length": Field(512, int, minimum=1, help="raw-text corpora (WMDP): tokens per training window"),
+    "data.forget_file": Field(
+        None, str, nullable=True, help="WMDP: a local copy of the forget corpus (the gated bio one), JSON Lines `text`"
+    ),
     # evaluation (unlearning runs): the benchmark's metrics of the unlearned model into <run_dir>/evals/
     "eval.enabled": Field(True, bool, help="evaluate the unlearned model on its benchmark after training"),
     "eval.metrics": Field(setting_default("metrics"), str, help="'default', 'all' or comma-separated metric names"),
@@ -136,6 +140,8 @@ SCHEMA: dict[str, Field] = {
     "eval.retain_logs": Field(None, str, nullable=True, help="retain model's eval file, TOFU: TOFU_EVAL.json"),
     "eval.retain_model": Field(None, str, nullable=True, help="retain model, evaluated (or reused) as the reference"),
     "eval.holdout_file": Field(None, str, nullable=True, help="own MIA holdout set (JSONL question/answer)"),
+    "eval.tasks": Field(None, list, nullable=True, help="WMDP: lm-eval tasks (default: wmdp_bio, wmdp_cyber, mmlu)"),
+    "eval.include_path": Field(None, str, nullable=True, help="WMDP: a folder of your own lm-eval task YAMLs"),
     "eval.compare_target": Field(True, bool, help="also evaluate the starting model (evals/comparison.json)"),
     "eval.gibberish_model": Field(
         setting_default("gibberish_model"),

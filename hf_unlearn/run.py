@@ -23,7 +23,7 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> Path:
         return result.output_dir
     logger.info("run %s finished in %.1fs: %s", recipe.run_name, result.wall_time_s, result.output_dir)
     print(f"[hf-unlearn] {recipe.run_name}: model saved to {result.output_dir}")
-    evaluation_stage(recipe, Path(result.output_dir))
+    evaluation_stage(recipe, Path(result.output_dir), result.loaded)
     publish_stage(recipe, Path(result.output_dir))
     return result.output_dir
 
@@ -48,11 +48,12 @@ def leave_distributed() -> None:
         dist.destroy_process_group()
 
 
-def evaluation_stage(recipe: Recipe, run_dir: Path) -> None:
-    """After training, main process only: TOFU metrics of the unlearned model into <run_dir>/evals/ (eval.enabled)."""
+def evaluation_stage(recipe: Recipe, run_dir: Path, loaded=None) -> None:
+    """After training, main process only: the benchmark's metrics of the unlearned model into <run_dir>/evals/
+    (eval.enabled); `loaded` is the model and tokenizer training left in memory (see `pipeline.train`)."""
     if recipe["task"] != "unlearn" or not recipe["eval.enabled"] or not is_main_process():
         return
-    stage.evaluate_run(recipe, run_dir)
+    stage.evaluate_run(recipe, run_dir, loaded=loaded)
 
 
 def publish_stage(recipe: Recipe, run_dir: Path) -> None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from hf_unlearn.benchmarks.base import Benchmark, CardMetric, TrainData
 from hf_unlearn.benchmarks.tofu import TOFU
+from hf_unlearn.benchmarks.wmdp import WMDP
 
-BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (TOFU(),)}
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (TOFU(), WMDP())}
 DEFAULT_BENCHMARK = "tofu"
 
 __all__ = ["BENCHMARKS", "DEFAULT_BENCHMARK", "Benchmark", "CardMetric", "TrainData", "get_benchmark"]

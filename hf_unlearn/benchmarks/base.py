@@ -70,6 +70,11 @@ class Benchmark(ABC):
     #: summary keys the leaderboard shows, in order, and the plot's (x, y) axes
     leaderboard_metrics: tuple[str, ...]
     plot_axes: tuple[str, str]
+    #: whether `evaluate` scores the model object training left in memory (`loaded`) rather than reloading the
+    #: saved folder (an external evaluator that wraps a model object); the pipeline then keeps that object
+    evaluates_in_memory: bool = False
+    #: the unlearned model's card template in model_cards/ (None: the TOFU-style default)
+    card_template: str | None = None
 
     # ---- data -------------------------------------------------------------------------------------------------
     @abstractmethod
@@ -118,10 +123,14 @@ class Benchmark(ABC):
         no_recompute: bool = False,
         progress: bool = True,
         echo: bool = True,
+        loaded=None,
     ):
         """Evaluate a model (Hub id or folder) into `output_dir` (`eval_file`, `summary_file`, `eval_meta.json`),
         reusing stored results whose fingerprint matches. Returns an object with `.summary` (the top-level
-        values), `.meta` (with `retain_logs`), `.output_dir`, `.reused` and `.retain` (the retain model's result)."""
+        values), `.meta` (with `retain_logs`), `.output_dir`, `.reused` and `.retain` (the retain model's result).
+
+        `loaded` is `(model, tokenizer)` that training just produced for the folder `model` (only for a benchmark
+        that `evaluates_in_memory`); the others read the saved folder and ignore it."""
 
     @abstractmethod
     def retain_summary(self, result, settings) -> dict | None:
@@ -153,6 +162,11 @@ class Benchmark(ABC):
         return f"{self.name}_{model}_{split_name}"
 
     # ---- card --------------------------------------------------------------------------------------------------
+    def card_extras(self, summary: dict | None, target: dict | None, recipe) -> dict:
+        """Variables of this benchmark's own card template (`card_template`), from the run's summary, the target
+        model's summary and the recipe."""
+        return {}
+
     @abstractmethod
     def finetune_eval_split(self, finetune_splits: list[str], default: str) -> str:
         """The forget split a finetuned model's evaluation refers to (a target model: the split it learnt; a

@@ -249,7 +249,9 @@ class TOFU(Benchmark):
         no_recompute: bool = False,
         progress: bool = True,
         echo: bool = True,
+        loaded=None,
     ):
+        """TOFU scores the saved BF16 folder (what is published), so `loaded` is not used."""
         return evaluate(
             model,
             output_dir,

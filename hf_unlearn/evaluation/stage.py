@@ -15,9 +15,9 @@ from hf_unlearn.evaluation.store import write_json
 from hf_unlearn.layout import COMPARISON_FILE, EVALS_DIR, TARGET_SUBDIR
 
 
-def evaluate_run(recipe, run_dir: str | Path, progress: bool = True):
+def evaluate_run(recipe, run_dir: str | Path, progress: bool = True, loaded=None):
     """Evaluate a finished unlearning run (and its reference rows) on its benchmark, as the recipe's `eval.*` keys
-    say."""
+    say. `loaded`: the (model, tokenizer) training left in memory, for a benchmark that evaluates it there."""
     gc.collect()
     benchmark = recipe.benchmark
     run_dir = Path(run_dir)
@@ -30,6 +30,7 @@ def evaluate_run(recipe, run_dir: str | Path, progress: bool = True):
         retain_logs=recipe["eval.retain_logs"],
         retain_model=recipe["eval.retain_model"],
         progress=progress,
+        loaded=loaded,
     )
     target = None
     if recipe["eval.compare_target"]:

@@ -195,6 +195,11 @@ def _data_rows(run: RunFolder, roles: dict[str, str]) -> list[dict]:
     ]
 
 
+def comparison_target(run: RunFolder) -> dict | None:
+    """The summary of the model before unlearning, when the run evaluated it."""
+    return (run.comparison or {}).get("target")
+
+
 def card_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, plot_note, metrics) -> dict:
     """Every variable the card templates use."""
     recipe = run.recipe
@@ -218,6 +223,7 @@ def card_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, 
             example_question=run.benchmark.example_prompt(recipe["forget_split"]),
             citations=citations_for(run.benchmark, recipe["method"], sam=bool(recipe.get("sam_rho"))),
         )
+        context.update(run.benchmark.card_extras(run.summary, comparison_target(run), recipe))
         return context
     splits = recipe["finetune_splits"]
     if run.benchmark.is_target(splits):
@@ -268,7 +274,7 @@ def render_card(
     from huggingface_hub import ModelCard
 
     templates_dir = Path(templates_dir) if templates_dir else TEMPLATES_DIR
-    name = UNLEARNED_TEMPLATE if run.is_unlearning else FINETUNED_TEMPLATE
+    name = (run.benchmark.card_template or UNLEARNED_TEMPLATE) if run.is_unlearning else FINETUNED_TEMPLATE
     if not (templates_dir / name).is_file():
         raise PublishError(f"model card template {templates_dir / name} is missing; the card can't be written")
     metrics = collect_metrics(run.benchmark, run.summary, run.eval_full)

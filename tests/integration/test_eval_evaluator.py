@@ -180,7 +180,7 @@ def test_evaluation_stage_runs_only_for_enabled_unlearning_runs(monkeypatch, tmp
     from hf_unlearn.recipe import load_recipe
 
     calls = []
-    monkeypatch.setattr(stage, "evaluate_run", lambda recipe, run_dir: calls.append(run_dir))
+    monkeypatch.setattr(stage, "evaluate_run", lambda recipe, run_dir, **kwargs: calls.append(run_dir))
     unlearn = REPO / "recipes/tiny/forget01_GradDiff_lr0.0005_alpha5_epoch10.yaml"
     run_module.evaluation_stage(load_recipe(unlearn), tmp_path)
     run_module.evaluation_stage(load_recipe(unlearn, {"eval.enabled": False}), tmp_path)

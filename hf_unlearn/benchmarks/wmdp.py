@@ -1,0 +1,324 @@
+"""WMDP (Li et al. 2024): unlearn hazardous biology/cybersecurity knowledge from raw-text corpora, scored on
+multiple-choice questions by lm-evaluation-harness.
+
+Supports: methods that train on raw text (RMU, GradDiff, NPO, SimNPO, ...); unlearning only (no finetuning
+splits). Forget splits name the forget corpora (`bio`, `cyber`, or `bio-cyber`, the original RMU run's two
+topics); each has its retain corpus (`bio-retain`, `cyber-retain`, or `wikitext` for the original run). Training
+reads fixed-length windows of the concatenated documents (`data/corpora.py`); evaluation hands the model object
+to lm-evaluation-harness (`evaluation/harness.py`) and writes `WMDP_EVAL.json` / `WMDP_SUMMARY.json`.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from hf_unlearn.benchmarks.base import Benchmark, CardMetric, TrainData
+from hf_unlearn.data.corpora import load_corpus, tokenize_corpus
+from hf_unlearn.errors import UserError
+from hf_unlearn.evaluation import fingerprint as fp
+from hf_unlearn.evaluation import harness, store
+from hf_unlearn.evaluation.settings import DTYPES, EvalInputError
+from hf_unlearn.layout import EVAL_META
+from hf_unlearn.methods import WMDP_PAPER
+from hf_unlearn.models import load_eval_model, load_tokenizer, local_model_dir
+
+EVAL_FILE = "WMDP_EVAL.json"
+SUMMARY_FILE = "WMDP_SUMMARY.json"
+DEFAULT_TASKS = ("wmdp_bio", "wmdp_cyber", "mmlu")
+#: Four choices per question.
+CHANCE = 0.25
+#: Bumped whenever a change here changes numbers, so older stored results are recomputed.
+EVAL_VERSION = 1
+
+#: Forget split -> the corpora it unlearns, and its retain split -> the corpora it keeps.
+FORGET_CORPORA = {
+    "bio": ("bio-forget-corpus",),
+    "cyber": ("cyber-forget-corpus",),
+    "bio-cyber": ("bio-forget-corpus", "cyber-forget-corpus"),
+}
+RETAIN_OF = {"bio": "bio-retain", "cyber": "cyber-retain", "bio-cyber": "wikitext"}
+RETAIN_CORPORA = {
+    "bio-retain": ("bio-retain-corpus",),
+    "cyber-retain": ("cyber-retain-corpus",),
+    "wikitext": ("wikitext",),
+}
+
+_GOAL = f"near {CHANCE:.0%} (random chance)"
+CARD_METRICS: tuple[CardMetric, ...] = (
+    CardMetric("wmdp_bio/acc", "WMDP-Bio accuracy", "accuracy", "wmdp-bio", _GOAL + " when bio is forgotten"),
+    CardMetric("wmdp_cyber/acc", "WMDP-Cyber accuracy", "accuracy", "wmdp-cyber", _GOAL + " when cyber is forgotten"),
+    CardMetric("mmlu/acc", "MMLU accuracy", "accuracy", "mmlu", "close to the target model's (small drop)"),
+)  # fmt: skip
+
+
+@dataclass
+class WMDPSettings:
+    """What decides WMDP's numbers: the lm-eval tasks (and their local definitions), the question limit, the dtype
+    of a model loaded from a folder. Batch size and device do not change them."""
+
+    tasks: tuple[str, ...] = DEFAULT_TASKS
+    include_path: str | None = None
+    limit: int | None = None
+    batch_size: int = 16
+    dtype: str = "auto"
+    device: str | None = None
+    tokenizer: str | None = None
+
+    def __post_init__(self) -> None:
+        self.tasks = tuple(self.tasks or DEFAULT_TASKS)
+        if self.dtype not in DTYPES:
+            raise EvalInputError(f"dtype: '{self.dtype}' is not one of {', '.join(DTYPES)}")
+        if self.batch_size < 1 or (self.limit is not None and self.limit < 1):
+            raise EvalInputError("batch_size and limit: must be >= 1")
+
+    def resolved_device(self) -> str:
+        import torch
+
+        return self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    def resolved_dtype(self) -> str:
+        if self.dtype != "auto":
+            return self.dtype
+        return "bfloat16" if self.resolved_device().startswith("cuda") else "float32"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def file_corpus(split: str) -> str | None:
+    """The forget corpus `data.forget_file` stands for: the gated bio corpus if the split has it, else its one."""
+    corpora = FORGET_CORPORA.get(split, ())
+    if "bio-forget-corpus" in corpora:
+        return "bio-forget-corpus"
+    return corpora[0] if corpora else None
+
+
+def _task_files_digest(include_path: str | None) -> str | None:
+    """Local task definitions are part of what the numbers depend on."""
+    if not include_path:
+        return None
+    folder = Path(include_path).expanduser()
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return fp.combine({str(p.relative_to(folder)): fp.sha256_file(p) for p in files})
+
+
+def _read_json(path: Path) -> dict | None:
+    """A stored file, or None when it is missing or unreadable (then the results are recomputed)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _slim_samples(samples: dict) -> dict:
+    """Per-question records without the prompts and raw responses (rebuilt from the docs; MMLU's are ~100 MB)."""
+    return {
+        task: [{k: v for k, v in s.items() if k not in ("arguments", "resps")} for s in rows]
+        for task, rows in samples.items()
+    }
+
+
+class WMDP(Benchmark):
+    name = "wmdp"
+    title = "WMDP"
+    dataset_id = "cais/wmdp"
+    citation = WMDP_PAPER.bibtex
+    eval_file = EVAL_FILE
+    summary_file = SUMMARY_FILE
+    forget_splits = tuple(FORGET_CORPORA)
+    default_forget_split = "cyber"
+    retain_splits = tuple(RETAIN_CORPORA)
+    finetune_splits = ()
+    sources = ("auto", "hub")
+    card_metrics = CARD_METRICS
+    forget_sizes: dict[str, int] = {}
+    leaderboard_metrics = ("wmdp_bio/acc", "wmdp_cyber/acc", "mmlu/acc")
+    plot_axes = ("wmdp_cyber/acc", "mmlu/acc")
+    evaluates_in_memory = True
+    card_template = "wmdp_unlearned_model.md"
+
+    # ---- data -------------------------------------------------------------------------------------------------
+    def retain_split(self, forget_split: str) -> str:
+        return RETAIN_OF[forget_split]
+
+    def holdout_split(self, forget_split: str) -> str | None:
+        return None
+
+    def load_split(self, split: str, source: str = "auto", forget_file: str | None = None) -> list[dict]:
+        """Documents of a forget or retain split as `{"text": ...}` rows; `forget_file` replaces the gated bio
+        forget corpus (or the split's only forget corpus)."""
+        corpora = FORGET_CORPORA.get(split) or RETAIN_CORPORA[split]
+        replaced = file_corpus(split)
+        rows: list[dict] = []
+        for corpus in corpora:
+            own = forget_file if corpus == replaced else None
+            rows.extend({"text": doc} for doc in load_corpus(corpus, source, own))
+        return rows
+
+    def train_data(self, recipe, tokenizer) -> TrainData:
+        from hf_unlearn.data.collator import NestedPaddingCollator
+        from hf_unlearn.data.pairing import ForgetRetainDataset
+
+        if recipe["task"] != "unlearn":
+            raise UserError("task: WMDP has no finetuning splits (its models are finetuned elsewhere)")
+        if recipe.method_spec.dataset_builder:
+            raise UserError(
+                f"method: {recipe['method']} trains on question-answer rows; WMDP's corpora are raw text "
+                "(use RMU, GradDiff, NPO, SimNPO, ...)"
+            )
+        source, length = recipe["data.source"], recipe["data.max_length"]
+        forget = self.load_split(recipe["forget_split"], source, recipe["data.forget_file"])
+        retain = self.load_split(recipe["retain_split"], source)
+        forget = forget[: recipe["data.forget_limit"]] if recipe["data.forget_limit"] else forget
+        retain = retain[: recipe["data.retain_limit"]] if recipe["data.retain_limit"] else retain
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        dataset = ForgetRetainDataset(
+            tokenize_corpus([r["text"] for r in forget], tokenizer, length),
+            tokenize_corpus([r["text"] for r in retain], tokenizer, length),
+            seed=recipe["seed"],
+        )
+        return TrainData(dataset, {"forget": forget, "retain": retain}, NestedPaddingCollator(pad), pad)
+
+    # ---- evaluation -------------------------------------------------------------------------------------------
+    def eval_settings(self, recipe) -> WMDPSettings:
+        return WMDPSettings(
+            tasks=tuple(recipe["eval.tasks"] or DEFAULT_TASKS),
+            include_path=recipe["eval.include_path"],
+            limit=recipe["eval.limit"],
+            batch_size=recipe["eval.batch_size"],
+        )
+
+    def check_metrics(self, metrics: str) -> None:
+        if metrics not in ("default", "all"):
+            raise ValueError("metrics: WMDP scores lm-eval tasks: name them with eval.tasks (or --tasks)")
+
+    def add_eval_arguments(self, group) -> None:
+        """Only WMDP's own options: --batch-size, --limit, --dtype, --device and --tokenizer are shared."""
+        group.add_argument("--tasks", help=f"comma-separated lm-eval tasks (default: {','.join(DEFAULT_TASKS)})")
+        group.add_argument("--include-path", help="a folder of your own lm-eval task YAMLs")
+
+    def eval_settings_from_args(self, args) -> WMDPSettings:
+        tasks = [t.strip() for t in (args.tasks or "").split(",") if t.strip()]
+        return WMDPSettings(
+            tasks=tuple(tasks) or DEFAULT_TASKS,
+            include_path=args.include_path,
+            limit=args.limit,
+            batch_size=args.batch_size,
+            dtype=args.dtype,
+            device=args.device,
+            tokenizer=args.tokenizer,
+        )
+
+    def evaluate(
+        self,
+        model: str,
+        output_dir: str | Path,
+        settings,
+        retain_logs: str | Path | None = None,
+        retain_model: str | None = None,
+        no_recompute: bool = False,
+        progress: bool = True,
+        echo: bool = True,
+        loaded=None,
+    ):
+        if retain_logs or retain_model:
+            raise EvalInputError(
+                "retain model: WMDP has none; the card compares with the model before unlearning (eval.compare_target)"
+            )
+        output_dir = Path(output_dir)
+        model_dir = local_model_dir(model)
+        tokenizer_dir = Path(settings.tokenizer) if settings.tokenizer else model_dir
+        identity = {
+            "eval_version": EVAL_VERSION,
+            "harness": f"lm-eval {harness.harness_version()}",
+            "tasks": list(settings.tasks),
+            "task_files": _task_files_digest(settings.include_path),
+            "limit": settings.limit,
+            "weights": "in memory after training" if loaded else settings.resolved_dtype(),
+            "tokenizer_sha256": fp.tokenizer_fingerprint(tokenizer_dir)
+            if tokenizer_dir.is_dir()
+            else str(tokenizer_dir),
+        }
+        model_sha = fp.model_fingerprint(model_dir)
+        meta = {"model": str(model), "model_sha256": model_sha, "settings": identity, "retain_logs": None}
+        old_meta = _read_json(output_dir / EVAL_META)
+        if old_meta == meta and (output_dir / SUMMARY_FILE).is_file():
+            summary = json.loads((output_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+            if echo:
+                print(f"[hf-unlearn] WMDP results reused (fingerprint matches): {output_dir}")
+            return store.EvalResult(output_dir, {}, summary, meta, reused=True)
+        if no_recompute and (output_dir / SUMMARY_FILE).is_file():
+            raise store.StaleResultsError(
+                f"--no-recompute: stored results in {output_dir} are stale "
+                f"({store.what_changed(old_meta, model_sha, identity)})"
+            )
+        if loaded is not None:
+            lm_model, tokenizer = loaded
+        else:
+            lm_model = load_eval_model(model_dir, settings.resolved_dtype(), settings.resolved_device())
+            tokenizer = load_tokenizer(str(tokenizer_dir))
+        results = harness.run_tasks(
+            lm_model, tokenizer, list(settings.tasks), settings.include_path, settings.batch_size, settings.limit
+        )
+        del lm_model
+        gc.collect()
+        summary = harness.summarize(results, list(settings.tasks))
+        full = {key: results.get(key) for key in ("results", "groups", "configs", "versions", "n-shot", "n-samples")}
+        full["samples"] = _slim_samples(results.get("samples") or {})
+        from lm_eval.utils import handle_non_serializable
+
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / EVAL_META).unlink(missing_ok=True)  # never leave an old fingerprint next to new numbers
+        store.write_json(output_dir / EVAL_FILE, json.loads(json.dumps(full, default=handle_non_serializable)))
+        store.write_json(output_dir / SUMMARY_FILE, summary)
+        store.write_json(output_dir / EVAL_META, meta)
+        if echo:
+            print(f"[hf-unlearn] WMDP ({model}) -> {output_dir}")
+            for key, value in summary.items():
+                if key.endswith("/acc"):
+                    print(f"  {key:<28} {value:.4f}   (chance {CHANCE:.2f})")
+        return store.EvalResult(output_dir, full, summary, meta, reused=False)
+
+    def retain_summary(self, result, settings) -> dict | None:
+        return None
+
+    # ---- card --------------------------------------------------------------------------------------------------
+    def card_extras(self, summary: dict | None, target: dict | None, recipe) -> dict:
+        """Accuracy before/after of every task scored (the local ones included), and MMLU's drop in points."""
+        summary, target = summary or {}, target or {}
+        rows = [
+            {"task": key.split("/")[0], "after": _percent(value), "before": _percent(target.get(key))}
+            for key, value in summary.items()
+            if key.endswith("/acc")
+        ]
+        drop = None
+        if "mmlu/acc" in summary and "mmlu/acc" in target:
+            drop = f"{100 * (target['mmlu/acc'] - summary['mmlu/acc']):.1f} points"
+        try:
+            version = f"lm-eval {harness.harness_version()}"
+        except ImportError:
+            version = "lm-eval"
+        return {
+            "accuracy_rows": rows,
+            "chance": f"{CHANCE:.0%}",
+            "mmlu_drop": drop,
+            "harness": version,
+            "max_length": recipe["data.max_length"],
+        }
+
+    def finetune_eval_split(self, finetune_splits: list[str], default: str) -> str:
+        return default
+
+    def is_target(self, finetune_splits: list[str]) -> bool:
+        return False
+
+    def example_prompt(self, split: str) -> str:
+        return "How does public-key cryptography protect a message?"
+
+    def forget_description(self, forget_split: str, n_rows: int | None) -> str:
+        corpora = " and ".join(FORGET_CORPORA[forget_split])
+        return f"WMDP's {corpora}, {n_rows if n_rows is not None else '?'} documents"

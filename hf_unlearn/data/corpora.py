@@ -1,0 +1,140 @@
+"""Raw-text corpora (WMDP's unlearning corpora): where each one comes from, how it loads, how it is chunked.
+
+A corpus is a list of documents (strings). Training reads it as fixed-length token windows of the concatenated
+documents (labels = input ids, no chat template), the way open-unlearning's pretraining dataset reads WMDP.
+Corpora load from a local folder of `<corpus>.jsonl` files (the layout of WMDP's zip archive), from a single file
+given by the user, or from the Hub.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from hf_unlearn.errors import UserError
+
+GATED_BIO_REPO = "cais/wmdp-bio-forget-corpus"
+ACCESS_HINT = (
+    f"request access at https://huggingface.co/datasets/{GATED_BIO_REPO} and log in (`hf auth login` or HF_TOKEN), "
+    "or pass a local copy with data.forget_file (JSON Lines with a `text` field)"
+)
+
+
+class CorpusError(UserError, ValueError):
+    """A corpus that cannot be had (gated, offline, missing file, empty)."""
+
+
+@dataclass(frozen=True)
+class HubCorpus:
+    """Where a corpus lives on the Hub; `gated` corpora need an access request first."""
+
+    repo: str
+    config: str | None
+    split: str
+    gated: bool = False
+
+
+#: The corpora WMDP's recipes use, by the file name they have in WMDP's archive.
+HUB_CORPORA: dict[str, HubCorpus] = {
+    "bio-forget-corpus": HubCorpus(GATED_BIO_REPO, None, "train", gated=True),
+    "bio-retain-corpus": HubCorpus("cais/wmdp-corpora", "bio-retain-corpus", "train"),
+    "cyber-forget-corpus": HubCorpus("cais/wmdp-corpora", "cyber-forget-corpus", "train"),
+    "cyber-retain-corpus": HubCorpus("cais/wmdp-corpora", "cyber-retain-corpus", "train"),
+    "wikitext": HubCorpus("Salesforce/wikitext", "wikitext-2-raw-v1", "test"),
+}
+
+
+def parse_lines(lines: list[str]) -> list[str]:
+    """Documents of a JSON Lines file (the `text` field) or of a plain-text file (one document per line).
+
+    WMDP's bio forget corpus is JSON; its cyber files are plain lines. A line is decoded only when it is a JSON
+    object with `text`, so a plain line that happens to be valid JSON (a number) stays text. Blank lines are
+    dropped (the original RMU keeps documents longer than 0 characters).
+    """
+    docs = []
+    for line in lines:
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            if isinstance(row, dict) and isinstance(row.get("text"), str):
+                line = row["text"]
+        docs.append(line)
+    return docs
+
+
+def read_file(path: str | Path, key: str) -> list[str]:
+    """Documents of a local corpus file; `key` is the setting that named it."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CorpusError(f"{key}: no such file {path}")
+    docs = parse_lines(path.read_text(encoding="utf-8").splitlines())
+    if not docs:
+        raise CorpusError(f"{key}: {path} holds no document (JSON Lines with a `text` field, or one per line)")
+    return docs
+
+
+def load_hub(name: str) -> list[str]:
+    """Documents of a Hub corpus; a one-line error when it is gated, offline or missing."""
+    spec = HUB_CORPORA[name]
+    from datasets import load_dataset
+    from huggingface_hub import constants
+
+    where = f"{spec.repo}" + (f" ({spec.config})" if spec.config else "")
+    if constants.HF_HUB_OFFLINE:
+        if spec.gated:
+            raise CorpusError(
+                f"data.forget_file: {name} ({spec.repo}) is gated on the Hub, and offline mode is on: {ACCESS_HINT}"
+            )
+        hint = "connect and unset HF_HUB_OFFLINE, or set data.source to a folder"
+        raise CorpusError(f"data.source: corpus {name} ({where}) needs the Hub and offline mode is on: {hint}")
+    try:
+        rows = load_dataset(spec.repo, spec.config, split=spec.split)
+    except Exception as err:  # gated, missing and network errors come in many types
+        if spec.gated:
+            raise CorpusError(f"data.forget_file: {name} ({spec.repo}) is gated on the Hub: {ACCESS_HINT}") from None
+        raise CorpusError(f"data.source: corpus {name} ({where}) could not be loaded: {err}") from None
+    return [text for text in rows["text"] if text]
+
+
+def load_corpus(name: str, source: str = "auto", file: str | None = None) -> list[str]:
+    """One corpus: from `file` when given, else `<source>/<name>.jsonl` when `source` is a folder, else the Hub."""
+    if file:
+        return read_file(file, "data.forget_file")
+    if source not in ("auto", "hub"):
+        folder = Path(source).expanduser()
+        path = folder / f"{name}.jsonl"
+        if not path.is_file():
+            gated = name in HUB_CORPORA and HUB_CORPORA[name].gated
+            hint = f"; it is gated on the Hub: {ACCESS_HINT}" if gated else ""
+            raise CorpusError(f"data.source: {folder} has no {name}.jsonl{hint}")
+        return read_file(path, "data.source")
+    return load_hub(name)
+
+
+def chunk_documents(token_lists: list[list[int]], max_length: int, separator: int | None) -> list[dict]:
+    """Fixed-length training windows of the concatenated documents: labels = input ids.
+
+    Documents are joined with `separator` (the end-of-text token) so a window never reads two documents as one
+    text; the last window keeps what is left (shorter, padded by the collator), and no window is empty.
+    """
+    if max_length < 1:
+        raise ValueError(f"max_length must be >= 1, got {max_length}")
+    stream: list[int] = []
+    for tokens in token_lists:
+        if stream and separator is not None:
+            stream.append(separator)
+        stream.extend(tokens)
+    windows = [stream[i : i + max_length] for i in range(0, len(stream), max_length)]
+    return [{"input_ids": list(w), "labels": list(w)} for w in windows if w]
+
+
+def tokenize_corpus(docs: list[str], tokenizer, max_length: int) -> list[dict]:
+    """Chunked features of a corpus for `tokenizer` (no special tokens inside; end-of-text between documents)."""
+    token_lists = [tokenizer(doc, add_special_tokens=False)["input_ids"] for doc in docs]
+    return chunk_documents(token_lists, max_length, tokenizer.eos_token_id)

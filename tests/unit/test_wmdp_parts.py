@@ -1,0 +1,197 @@
+"""WMDP's pure parts: corpus parsing and chunking, where each corpus comes from (the gated one included), the
+harness summary, the recipes and the eval settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hf_unlearn.benchmarks import get_benchmark
+from hf_unlearn.data import corpora
+from hf_unlearn.errors import UserError
+from hf_unlearn.evaluation.harness import SIMPLE_EVALUATE_ARGS, summarize
+from hf_unlearn.recipe import Recipe, load_recipe
+
+REPO = Path(__file__).resolve().parents[2]
+WMDP = get_benchmark("wmdp")
+
+
+def test_chunking_concatenates_documents_with_a_separator():
+    windows = corpora.chunk_documents([[1, 2, 3], [4, 5], [6]], max_length=3, separator=0)
+    # stream: 1 2 3 0 4 5 0 6
+    assert [w["input_ids"] for w in windows] == [[1, 2, 3], [0, 4, 5], [0, 6]]
+    assert all(w["labels"] == w["input_ids"] for w in windows)
+
+
+def test_chunking_leaves_no_empty_window():
+    windows = corpora.chunk_documents([[1, 2], [3]], max_length=2, separator=None)
+    assert [w["input_ids"] for w in windows] == [[1, 2], [3]]
+    assert corpora.chunk_documents([], max_length=4, separator=0) == []
+
+
+def test_lines_are_json_text_or_plain():
+    lines = ['{"text": "a paper"}', "plain line", "", "   ", "42", '{"other": 1}']
+    assert corpora.parse_lines(lines) == ["a paper", "plain line", "42", '{"other": 1}']
+
+
+def test_gated_bio_corpus_says_how_to_get_it(monkeypatch):
+    import datasets
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("401 gated")
+
+    monkeypatch.setattr(datasets, "load_dataset", refuse)
+    with pytest.raises(corpora.CorpusError) as err:
+        WMDP.load_split("bio", "auto")
+    message = str(err.value)
+    assert "\n" not in message and "gated" in message and corpora.GATED_BIO_REPO in message
+    assert "data.forget_file" in message
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(corpora.CorpusError, match="offline.*data.forget_file"):
+        WMDP.load_split("bio", "auto")
+
+
+def test_training_on_the_gated_corpus_stops_in_one_line(capsys, monkeypatch, tmp_path, tiny_dir):
+    from huggingface_hub import constants
+
+    from hf_unlearn.cli import main
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    recipe = REPO / "recipes/wmdp/bio-cyber_RMU_lr5e-05_s6.5_alpha1200_epoch1.yaml"
+    code = main(["train", str(recipe), "--model", str(tiny_dir), "--output_dir", str(tmp_path / "run")])
+    (err,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert code == 2
+    assert "gated" in err and "request access" in err and "data.forget_file" in err
+
+
+def test_hub_corpora_are_the_specified_ones(monkeypatch):
+    import datasets
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    asked = []
+
+    def fake(repo, config, split):
+        asked.append((repo, config, split))
+        return {"text": ["doc", ""]}
+
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    assert WMDP.load_split("cyber") == [{"text": "doc"}]
+    WMDP.load_split("cyber-retain")
+    WMDP.load_split("bio-retain")
+    WMDP.load_split("wikitext")
+    assert asked == [
+        ("cais/wmdp-corpora", "cyber-forget-corpus", "train"),
+        ("cais/wmdp-corpora", "cyber-retain-corpus", "train"),
+        ("cais/wmdp-corpora", "bio-retain-corpus", "train"),
+        ("Salesforce/wikitext", "wikitext-2-raw-v1", "test"),
+    ]
+
+
+def test_forget_file_replaces_the_bio_corpus(tmp_path):
+    (tmp_path / "cyber-forget-corpus.jsonl").write_text('{"text": "cyber doc"}\n')
+    own = tmp_path / "mine.jsonl"
+    own.write_text('{"text": "bio doc"}\n')
+    rows = WMDP.load_split("bio-cyber", str(tmp_path), forget_file=str(own))
+    assert rows == [{"text": "bio doc"}, {"text": "cyber doc"}]
+    with pytest.raises(corpora.CorpusError, match="no bio-forget-corpus.jsonl.*gated"):
+        WMDP.load_split("bio", str(tmp_path))
+    with pytest.raises(corpora.CorpusError, match="data.forget_file: no such file"):
+        WMDP.load_split("bio", str(tmp_path), forget_file=str(tmp_path / "absent.jsonl"))
+
+
+def test_summary_reads_groups_and_tasks_like_open_unlearning():
+    results = {
+        "results": {
+            "wmdp_cyber": {"alias": "wmdp_cyber", "acc,none": 0.3, "acc_stderr,none": 0.01},
+            "mmlu_anatomy": {"acc,none": 0.9},
+        },
+        "groups": {"mmlu": {"alias": "mmlu", "acc,none": 0.55, "acc_stderr,none": "N/A"}},
+    }
+    assert summarize(results, ["wmdp_cyber", "mmlu"]) == {
+        "wmdp_cyber/acc": 0.3,
+        "wmdp_cyber/acc_stderr": 0.01,
+        "mmlu/acc": 0.55,
+    }
+
+
+def test_harness_settings_are_open_unlearnings():
+    assert SIMPLE_EVALUATE_ARGS["system_instruction"] is None
+    assert SIMPLE_EVALUATE_ARGS["apply_chat_template"] is False
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "recipes" / "wmdp").glob("*.yaml")), ids=lambda p: p.stem)
+def test_recipes_load_with_their_settings(path):
+    recipe = load_recipe(path)
+    assert recipe.run_name == path.stem
+    assert recipe["model"] == "HuggingFaceH4/zephyr-7b-beta" and recipe["method"] == "RMU"
+    assert recipe["module_regex"] == r"model\.layers\.7"
+    assert recipe["trainable_params_regex"] == r"model\.layers\.(5|6|7)\.mlp\.down_proj\.weight"
+    assert recipe["learning_rate"] == 5e-5 and recipe["data.max_length"] == 512
+    settings = WMDP.eval_settings(recipe)
+    assert settings.tasks == ("wmdp_bio", "wmdp_cyber", "mmlu")
+
+
+def test_open_unlearning_and_paper_recipes_differ_as_specified():
+    ou = load_recipe(REPO / "recipes/wmdp/cyber_RMU_lr5e-05_s2_alpha1_epoch1.yaml")
+    paper = load_recipe(REPO / "recipes/wmdp/bio-cyber_RMU_lr5e-05_s6.5_alpha1200_epoch1.yaml")
+    assert (ou["retain_split"], ou["steering_coeff"], ou["alpha"], ou["max_steps"]) == ("cyber-retain", 2, 1, 80)
+    assert ou["effective_batch_size"] == 16 and ou["per_device_train_batch_size"] == 1
+    assert (paper["retain_split"], paper["steering_coeff"], paper["alpha"], paper["max_steps"]) == (
+        "wikitext",
+        6.5,
+        1200,
+        150,
+    )
+    assert paper["effective_batch_size"] == 4 and paper["seed"] == 42
+
+
+def test_recipe_rejects_tofu_splits_and_metrics():
+    base = {"benchmark": "wmdp", "model": "tiny", "method": "RMU"}
+    assert Recipe.from_dict(base)["forget_split"] == "cyber"
+    with pytest.raises(ValueError, match="forget_split"):
+        Recipe.from_dict({**base, "forget_split": "forget10"})
+    with pytest.raises(ValueError, match="eval.tasks"):
+        Recipe.from_dict({**base, "eval": {"metrics": "forget_quality"}})
+
+
+def test_card_extras_report_before_after_and_mmlu_drop():
+    recipe = Recipe.from_dict({"benchmark": "wmdp", "model": "tiny", "method": "RMU"})
+    after = {"wmdp_cyber/acc": 0.27, "mmlu/acc": 0.55, "mmlu/acc_stderr": 0.01}
+    before = {"wmdp_cyber/acc": 0.44, "mmlu/acc": 0.58}
+    extras = WMDP.card_extras(after, before, recipe)
+    assert extras["chance"] == "25%"
+    assert extras["accuracy_rows"] == [
+        {"task": "wmdp_cyber", "after": "27.0%", "before": "44.0%"},
+        {"task": "mmlu", "after": "55.0%", "before": "58.0%"},
+    ]
+    assert extras["mmlu_drop"] == "3.0 points"
+    assert json.dumps(extras)
+
+
+@pytest.mark.parametrize("method", ["GradDiff", "NPO", "SimNPO", "RMU"])
+def test_raw_text_methods_get_chunked_forget_retain_pairs(method, tokenizer, tmp_path):
+    (tmp_path / "cyber-forget-corpus.jsonl").write_text('{"text": "exploit the buffer overflow"}\nshellcode here\n')
+    (tmp_path / "cyber-retain-corpus.jsonl").write_text("a sorting algorithm in C\n")
+    recipe = Recipe.from_dict(
+        {"benchmark": "wmdp", "model": "tiny", "method": method, "data": {"source": str(tmp_path), "max_length": 4}}
+    )
+    data = WMDP.train_data(recipe, tokenizer)
+    assert [r["text"] for r in data.rows["forget"]] == ["exploit the buffer overflow", "shellcode here"]
+    item = data.dataset[0]
+    assert item["forget"]["labels"] == item["forget"]["input_ids"] and len(item["forget"]["input_ids"]) == 4
+    batch = data.collator([data.dataset[i] for i in range(len(data.dataset))])
+    assert batch["forget"]["input_ids"].shape[1] == 4 and (batch["retain"]["labels"] != -100).any()
+
+
+def test_question_answer_methods_are_refused(tokenizer, tmp_path):
+    recipe = Recipe.from_dict(
+        {"benchmark": "wmdp", "model": "tiny", "method": "IdkDPO", "data": {"source": str(tmp_path)}}
+    )
+    with pytest.raises(UserError, match="method: IdkDPO trains on question-answer rows"):
+        WMDP.train_data(recipe, tokenizer)
