@@ -276,10 +276,11 @@ def _check_during_training(values: dict) -> None:
     if every is not None and every != "epoch" and not (every.isdigit() and int(every) >= 1):
         raise RecipeError(f"eval.during_training.every: '{every}' is not allowed; allowed: epoch or a step count >= 1")
     metrics = values["eval.during_training.metrics"]
-    try:
-        get_benchmark(values["benchmark"]).check_metrics(",".join(metrics))
-    except ValueError as err:
-        raise RecipeError(f"eval.during_training.{err}") from None
+    if every is not None:  # the metrics are the benchmark's, checked only when they will be evaluated
+        try:
+            get_benchmark(values["benchmark"]).check_metrics(",".join(metrics))
+        except ValueError as err:
+            raise RecipeError(f"eval.during_training.{err}") from None
     for name in metrics:
         if name in NOT_DURING_TRAINING:
             raise RecipeError(
