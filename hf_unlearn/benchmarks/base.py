@@ -106,7 +106,8 @@ class Benchmark(ABC):
 
     @abstractmethod
     def add_eval_arguments(self, group) -> None:
-        """This benchmark's options of `hf-unlearn eval` (an argparse argument group)."""
+        """This benchmark's options of `hf-unlearn eval` (an argparse argument group). `--tokenizer`, `--dtype`,
+        `--device`, `--batch-size` and `--limit` are every benchmark's: the command adds them."""
 
     @abstractmethod
     def eval_settings_from_args(self, args):

@@ -17,7 +17,7 @@ from hf_unlearn.data import tofu as data
 from hf_unlearn.data.formatting import ChatFormatter
 from hf_unlearn.evaluation import store
 from hf_unlearn.evaluation.evaluator import evaluate, evaluate_loaded
-from hf_unlearn.evaluation.settings import DTYPES, EvalSettings, setting_default
+from hf_unlearn.evaluation.settings import EvalSettings, setting_default
 from hf_unlearn.evaluation.suite import parse_metrics, summary
 from hf_unlearn.methods import TOFU_PAPER
 from hf_unlearn.models import load_eval_model, load_tokenizer, local_model_dir
@@ -185,26 +185,12 @@ class TOFU(Benchmark):
             help="'default', 'all', or comma-separated metric names (default: default)",
         )
         group.add_argument(
-            "--batch-size",
-            type=int,
-            default=setting_default("batch_size"),
-            help="answers scored per forward (default %(default)s)",
-        )
-        group.add_argument(
             "--generation-batch-size", type=int, help="prompts generated together (default: 512 on CUDA, 128 on CPU)"
         )
         group.add_argument("--max-new-tokens", type=int, default=setting_default("max_new_tokens"))
         group.add_argument(
-            "--limit", type=int, help="use only the first N items of each evaluation set (quick checks)"
-        )
-        group.add_argument("--tokenizer", help="tokenizer id/folder (default: the model's)")
-        group.add_argument(
             "--data-source", default=setting_default("data_source"), help="auto | hub | bundled | a folder of JSONL"
         )
-        group.add_argument(
-            "--dtype", default=setting_default("dtype"), choices=DTYPES, help="auto: bfloat16 on CUDA, float32 on CPU"
-        )
-        group.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
         group.add_argument(
             "--gibberish-model",
             default=setting_default("gibberish_model"),

@@ -197,7 +197,8 @@ class WMDP(Benchmark):
             raise ValueError("metrics: WMDP scores lm-eval tasks: name them with eval.tasks (or --tasks)")
 
     def add_eval_arguments(self, group) -> None:
-        """Only WMDP's own options: --batch-size, --limit, --dtype, --device and --tokenizer are shared."""
+        """Only WMDP's own options: --batch-size, --limit, --dtype, --device and --tokenizer are every benchmark's
+        (`hf-unlearn eval` adds them)."""
         group.add_argument("--tasks", help=f"comma-separated lm-eval tasks (default: {','.join(DEFAULT_TASKS)})")
         group.add_argument("--include-path", help="a folder of your own lm-eval task YAMLs")
 

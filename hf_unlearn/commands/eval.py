@@ -6,6 +6,7 @@ import argparse
 
 from hf_unlearn.benchmarks import BENCHMARKS, DEFAULT_BENCHMARK, get_benchmark
 from hf_unlearn.errors import file_system_errors
+from hf_unlearn.evaluation.settings import DTYPES, setting_default
 
 DESCRIPTION = """\
 Evaluate a causal LM (Hub id or local folder) on a benchmark (default: TOFU). Writes the benchmark's result files
@@ -42,6 +43,19 @@ def add_parser(sub) -> None:
         "--no-recompute", action="store_true", help="fail instead of recomputing when stored results are stale"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    model = p.add_argument_group("model and batching (every benchmark)")
+    model.add_argument("--tokenizer", help="tokenizer id/folder (default: the model's)")
+    model.add_argument(
+        "--dtype", default=setting_default("dtype"), choices=DTYPES, help="auto: bfloat16 on CUDA, float32 on CPU"
+    )
+    model.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    model.add_argument(
+        "--batch-size",
+        type=int,
+        default=setting_default("batch_size"),
+        help="sequences scored per forward (default %(default)s)",
+    )
+    model.add_argument("--limit", type=int, help="use only the first N items of each evaluation set (quick checks)")
     for benchmark in BENCHMARKS.values():
         benchmark.add_eval_arguments(p.add_argument_group(f"{benchmark.title} options"))
     p.set_defaults(func=run)
