@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args, extra)
-    except errors.USER_ERRORS as err:
+    except errors.UserError as err:
         return _fail(errors.first_line(err))
     except OSError as err:  # a write the command did not wrap: still one line when the user can fix it
         message = errors.file_system_message(err)

@@ -15,8 +15,6 @@ class UserError(Exception):
     """A problem with the user's input or environment; the message names the key or file and what to do."""
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (UserError,)
-
 #: errno -> what to do, for the file-system problems a user fixes (not bugs): full disk, no permission...
 _FILE_SYSTEM_HINTS = {
     errno.ENOSPC: "the disk is full: free some space or choose a folder on another disk",
@@ -58,11 +56,3 @@ def first_line(err: BaseException) -> str:
     """An exception's message cut to one line for a one-line error (its type name when the message is empty)."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
-
-
-def register_user_error(cls: type[BaseException]) -> type[BaseException]:
-    """Mark an exception type that can't subclass `UserError` as a user-facing error."""
-    global USER_ERRORS
-    if not issubclass(cls, USER_ERRORS):
-        USER_ERRORS = USER_ERRORS + (cls,)
-    return cls

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from hf_unlearn.benchmarks import DEFAULT_BENCHMARK, Benchmark, get_benchmark
-from hf_unlearn.errors import register_user_error
+from hf_unlearn.errors import UserError
 from hf_unlearn.layout import EVALS_DIR, RECIPE_FILE, RUN_INFO
 from hf_unlearn.methods import METHODS
 from hf_unlearn.naming import format_lr, format_number, parse_run_name
@@ -39,8 +39,7 @@ SORT_HELP = {
 }
 
 
-@register_user_error
-class LeaderboardError(ValueError):
+class LeaderboardError(UserError, ValueError):
     """No runs to rank, or a summary file that can't be read."""
 
 
