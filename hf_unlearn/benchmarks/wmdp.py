@@ -106,14 +106,6 @@ def _task_files_digest(include_path: str | None) -> str | None:
     return fp.combine({str(p.relative_to(folder)): fp.sha256_file(p) for p in files})
 
 
-def _read_json(path: Path) -> dict | None:
-    """A stored file, or None when it is missing or unreadable (then the results are recomputed)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def _slim_samples(samples: dict) -> dict:
     """Per-question records without the prompts and raw responses (rebuilt from the docs; MMLU's are ~100 MB)."""
     return {
@@ -246,7 +238,7 @@ class WMDP(Benchmark):
         }
         model_sha = fp.model_fingerprint(model_dir)
         meta = {"model": str(model), "model_sha256": model_sha, "settings": identity, "retain_logs": None}
-        old_meta = _read_json(output_dir / EVAL_META)
+        old_meta = store.read_stored(output_dir / EVAL_META)
         if old_meta == meta and (output_dir / SUMMARY_FILE).is_file():
             summary = json.loads((output_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
             if echo:

@@ -90,19 +90,16 @@ def read_retain_logs(path: str | Path) -> tuple[dict, str]:
     return logs, fp.sha256_file(path)
 
 
+def read_stored(path: Path) -> dict | None:
+    """A stored JSON file, or None when it is missing or unreadable (then the results are recomputed)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def read_existing(output_dir: Path) -> tuple[dict | None, dict | None]:
-    results = meta = None
-    if (output_dir / EVAL_FILE).is_file():
-        try:
-            results = json.loads((output_dir / EVAL_FILE).read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            results = None
-    if (output_dir / EVAL_META).is_file():
-        try:
-            meta = json.loads((output_dir / EVAL_META).read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            meta = None
-    return results, meta
+    return read_stored(output_dir / EVAL_FILE), read_stored(output_dir / EVAL_META)
 
 
 def what_changed(meta: dict | None, model_sha: str, identity: dict) -> str:
