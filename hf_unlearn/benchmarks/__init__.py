@@ -5,14 +5,22 @@ Light to import (no torch), so recipe validation can list the benchmark names.
 
 from __future__ import annotations
 
-from hf_unlearn.benchmarks.base import Benchmark, CardMetric, TrainData
+from hf_unlearn.benchmarks.base import Benchmark, CardMetric, KnowledgeMetric, TrainData
 from hf_unlearn.benchmarks.tofu import TOFU
 from hf_unlearn.benchmarks.wmdp import WMDP
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (TOFU(), WMDP())}
 DEFAULT_BENCHMARK = "tofu"
 
-__all__ = ["BENCHMARKS", "DEFAULT_BENCHMARK", "Benchmark", "CardMetric", "TrainData", "get_benchmark"]
+__all__ = [
+    "BENCHMARKS",
+    "DEFAULT_BENCHMARK",
+    "Benchmark",
+    "CardMetric",
+    "KnowledgeMetric",
+    "TrainData",
+    "get_benchmark",
+]
 
 
 def get_benchmark(name: str) -> Benchmark:

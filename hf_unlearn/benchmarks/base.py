@@ -30,6 +30,17 @@ class CardMetric:
 
 
 @dataclass(frozen=True)
+class KnowledgeMetric:
+    """A forget-set metric the robustness suite re-measures after an attack. Its scores (R, Q) need it oriented so
+    that higher means more forget-set knowledge; `higher_is_knowledge=False` marks one to map first (`1 - x` for a
+    [0, 1] score, `-x` otherwise)."""
+
+    key: str  # key in the benchmark's summary (`summary_file`, `evaluate_in_memory`)
+    higher_is_knowledge: bool = True
+    bounded: bool = True  # a [0, 1] score (mapped with 1 - x), else unbounded (mapped with -x)
+
+
+@dataclass(frozen=True)
 class TrainData:
     """What training needs from a benchmark: the dataset, the rows it came from (fingerprints, card), the
     collator, and the pad token the collator uses (the tokenizer is told the same)."""
@@ -138,6 +149,33 @@ class Benchmark(ABC):
         """The retain model's summary beside an evaluation's result (evaluated with it, or read from the retain
         logs it used), for the card's comparison rows; None without a retain reference."""
 
+    # ---- robustness ------------------------------------------------------------------------------------------
+    #: forget-set metrics the robustness suite re-measures on an attacked model (empty: no robustness suite)
+    knowledge_metrics: tuple[KnowledgeMetric, ...] = ()
+    #: the utility metric reported beside them (a relearned or quantized model must stay useful), or None
+    utility_metric: str | None = None
+    #: re-prompting probes `probe_settings` accepts ("paraphrase", "jailbreak")
+    probes: tuple[str, ...] = ()
+
+    def robustness_settings(self, settings):
+        """The evaluation settings that measure `knowledge_metrics` and `utility_metric` (and nothing slower),
+        derived from `settings`; before and after an attack share them."""
+        raise _no_robustness(self)
+
+    def probe_settings(self, settings, probe: str):
+        """Settings that re-measure `knowledge_metrics` under a probe (one of `probes`): e.g. paraphrased questions,
+        or an answer pre-filled with a jailbreak prefix."""
+        raise _no_robustness(self)
+
+    def answer_pairs(self, settings, tokenizer) -> list[tuple[str, str]]:
+        """(prompt, answer) texts of the forget set exactly as the evaluation feeds them to the model (chat template
+        applied to the prompt), for teacher-forced probes such as the logit lens."""
+        raise _no_robustness(self)
+
+    def relearn_data(self, forget_split: str, source: str) -> dict:
+        """The `data` section of a finetuning recipe that trains on the forget split (the relearning attack)."""
+        raise _no_robustness(self)
+
     def training_settings(self, recipe):
         """Settings of the evaluation during training (`eval.during_training.*`): the recipe's evaluation settings
         with the fast metric subset and item limit. Benchmarks without an in-memory evaluation raise a UserError."""
@@ -188,3 +226,7 @@ class Benchmark(ABC):
 
 def _no_in_memory(benchmark: Benchmark):
     return UserError(f"eval.during_training: the {benchmark.title} benchmark has no in-memory evaluation; unset it")
+
+
+def _no_robustness(benchmark: Benchmark):
+    return UserError(f"attack: the {benchmark.title} benchmark has no forget metrics to re-measure")
