@@ -15,10 +15,12 @@ from pathlib import Path
 from hf_unlearn.benchmarks.base import Benchmark, CardMetric, TrainData
 from hf_unlearn.data import tofu as data
 from hf_unlearn.data.formatting import ChatFormatter
+from hf_unlearn.errors import UserError
 from hf_unlearn.evaluation import store
+from hf_unlearn.evaluation.eval_sets import load_eval_sets
 from hf_unlearn.evaluation.evaluator import evaluate, evaluate_loaded
 from hf_unlearn.evaluation.settings import EvalSettings, setting_default
-from hf_unlearn.evaluation.suite import parse_metrics, summary
+from hf_unlearn.evaluation.suite import SPECS, closure, needs, parse_metrics, summary
 from hf_unlearn.methods import TOFU_PAPER
 from hf_unlearn.models import load_eval_model, load_tokenizer, local_model_dir
 
@@ -44,8 +46,33 @@ CARD_METRICS: tuple[CardMetric, ...] = (
 )  # fmt: skip
 
 
+#: What the jailbreak probe pre-fills the assistant turn with (OpenUnlearning's jailbreak-prefix ROUGE).
+JAILBREAK_PREFIX = "Sure, here is the answer:"
+PARAPHRASE_KEY = "paraphrased_question"
+
+
+def probe_metrics(metrics: tuple[str, ...], probe: str) -> tuple[str, ...]:
+    """The metrics a probe changes: those computed from the forget set alone (no retain reference, no classifier);
+    for the jailbreak probe, only those scored on generations (teacher-forced scores ignore an answer prefix)."""
+    kept = []
+    for name in metrics:
+        names = closure((name,))
+        need = needs(names)
+        if need.datasets != {"forget"} or any(SPECS[n].uses_reference or SPECS[n].uses_classifier for n in names):
+            continue
+        if probe == "jailbreak" and need.score:
+            continue
+        kept.append(name)
+    return tuple(kept)
+
+
 def _limit(rows: list, n: int | None) -> list:
     return rows[:n] if n else rows
+
+
+def _text(tokenizer, ids: list[int]) -> str:
+    """Text that tokenises back to `ids` (special tokens and spacing kept)."""
+    return tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
 
 def build_dataset(recipe, formatter: ChatFormatter):
@@ -151,6 +178,46 @@ class TOFU(Benchmark):
 
     def evaluate_in_memory(self, model, tokenizer, settings: EvalSettings, reference: dict | None = None) -> dict:
         return evaluate_loaded(model, tokenizer, settings, reference)[1]
+
+    probes = ("paraphrase", "jailbreak")
+
+    def probe_settings(self, settings: EvalSettings, probe: str) -> EvalSettings:
+        """Paraphrase: the forget set's paraphrased questions instead of its questions. Jailbreak: every generated
+        answer starts with JAILBREAK_PREFIX and ROUGE scores the continuation. Metrics the probe leaves unchanged
+        (retain sets, retain-referenced ones) are dropped, so the probe computes only what it changes."""
+        if probe not in self.probes:
+            raise UserError(f"probe: unknown probe '{probe}'; allowed: {', '.join(self.probes)}")
+        metrics = probe_metrics(tuple(settings.metrics), probe)
+        if not metrics:
+            kind = "scored on forget-set generations" if probe == "jailbreak" else "computed on the forget set alone"
+            raise UserError(
+                f"probe {probe}: none of the metrics {', '.join(settings.metrics)} is {kind}; "
+                "add forget_Q_A_ROUGE or forget_Q_A_Prob to the metrics"
+            )
+        if probe == "paraphrase":
+            return replace(settings, metrics=metrics, question_key=PARAPHRASE_KEY)
+        return replace(settings, metrics=metrics, answer_prefix=JAILBREAK_PREFIX)
+
+    def answer_pairs(self, settings: EvalSettings, tokenizer) -> list[tuple[str, str]]:
+        """The forget set's chat-formatted prompts and answer texts (answer + end-of-turn, the tokens its answer
+        probability scores), decoded from the ids the evaluation builds, special tokens kept."""
+        try:
+            sets = load_eval_sets(
+                {"forget"},
+                settings.forget_split,
+                settings.data_source,
+                limit=settings.limit,
+                question_key=settings.question_key,
+            )
+        except (FileNotFoundError, ValueError) as err:
+            raise UserError(str(err)) from None
+        formatter = ChatFormatter(tokenizer, eos_as_pad=settings.eos_as_pad)
+        pairs = []
+        for row in sets.rows["forget"]:
+            prompt = formatter.encode_prompt(row["question"])
+            chat = formatter.encode(row["question"], row["answer"])["input_ids"]
+            pairs.append((_text(tokenizer, prompt), _text(tokenizer, chat[len(prompt) :])))
+        return pairs
 
     def retain_summary(self, result, settings) -> dict | None:
         if result.retain is not None:

@@ -70,8 +70,13 @@ def load_eval_sets(
     holdout_split: str | None = None,
     holdout_file: str | None = None,
     limit: int | None = None,
+    question_key: str = "question",
 ) -> EvalSets:
-    """Load the sets the chosen metrics need; `limit` keeps the first N rows of each (for quick checks)."""
+    """Load the sets the chosen metrics need; `limit` keeps the first N rows of each (for quick checks).
+
+    `question_key` names the forget set's field asked instead of `question` (e.g. `paraphrased_question`); it
+    replaces the question in the rows, so every metric on the forget set asks it and the data fingerprint follows.
+    """
     sets = EvalSets()
     for name in DATASETS:
         if name not in needed:
@@ -89,5 +94,22 @@ def load_eval_sets(
                 sets.absent[name] = f"no holdout set: {err}; pass --holdout-file PATH.jsonl to use your own"
                 continue
             sets.sources[name] = split
-        sets.rows[name] = rows[:limit] if limit else rows
+        rows = rows[:limit] if limit else rows
+        if name == "forget" and question_key != "question":
+            rows = ask_instead(rows, question_key, sets.sources[name])
+        sets.rows[name] = rows
     return sets
+
+
+def ask_instead(rows: list[dict], question_key: str, source: str) -> list[dict]:
+    """The rows with `question` replaced by their `question_key` field (a ValueError names a row without it)."""
+    out = []
+    for i, row in enumerate(rows):
+        value = row.get(question_key)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(
+                f"question_key: row {i} of {source} has no text field '{question_key}'; "
+                f"name a field every forget row has (e.g. paraphrased_question)"
+            )
+        out.append({**row, "question": value})
+    return out

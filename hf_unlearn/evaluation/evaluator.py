@@ -85,6 +85,7 @@ def _load_sets(settings: EvalSettings, datasets: set[str]):
             settings.holdout_split,
             settings.holdout_file,
             settings.limit,
+            settings.question_key,
         )
     except (FileNotFoundError, ValueError) as err:
         raise EvalInputError(str(err)) from None
@@ -224,6 +225,7 @@ def _run_loaded(model, tokenizer, settings: EvalSettings, sets, names, progress:
         eos_as_pad=settings.eos_as_pad,
         es_one_over_n=bool(settings.es_one_over_n),
         progress=progress,
+        answer_prefix=settings.answer_prefix,
     )
     outputs, stats = run_model(model, formatter, sets, needs(names), options)
     return compute_model_metrics(names, outputs), stats.as_dict()

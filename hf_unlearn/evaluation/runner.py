@@ -46,6 +46,8 @@ class RunOptions:
     eos_as_pad: bool = False
     es_one_over_n: bool = False
     progress: bool = False
+    #: text every generated answer starts with (the jailbreak probe), None for a plain generation prompt
+    answer_prefix: str | None = None
 
 
 def _answers(value) -> list[str]:
@@ -119,12 +121,26 @@ def _answer_text(tokenizer, sequence, answer: str, eos_as_pad: bool) -> str:
     return answer.strip()
 
 
+def prefix_ids(tokenizer, answer_prefix: str | None) -> list[int]:
+    """The prefix's tokens as the assistant turn's first tokens: tokenised alone, without special tokens."""
+    if not answer_prefix:
+        return []
+    return list(tokenizer(answer_prefix, add_special_tokens=False)["input_ids"])
+
+
+def with_answer_prefix(prompts: list[list[int]], prefix: list[int]) -> list[list[int]]:
+    """Generation prompts (ending with the assistant header) followed by the prefix, so generation continues it
+    and the generated tokens are the continuation alone."""
+    return [prompt + prefix for prompt in prompts]
+
+
 def _generate(model, formatter, sets: EvalSets, need: Needs, options: RunOptions, out, stats: RunStats) -> None:
     items = [(ds, i, row) for ds in sorted(need.generate) if ds in sets for i, row in enumerate(sets.rows[ds])]
     if not items:
         return
     tokenizer = formatter.tokenizer
-    prompts = encode_prompts(formatter, [row["question"] for _, _, row in items])
+    plain = encode_prompts(formatter, [row["question"] for _, _, row in items])
+    prompts = with_answer_prefix(plain, prefix_ids(tokenizer, options.answer_prefix))
     mask_id = formatter.eos_token_id if options.eos_as_pad else None
     start = time.perf_counter()
     generated = generate_greedy(
@@ -147,12 +163,14 @@ def _generate(model, formatter, sets: EvalSets, need: Needs, options: RunOptions
     if options.eos_as_pad:
         seqs = encode_sequences(formatter, [(row["question"], row["answer"]) for _, _, row in items])
         full_ids = {(ds, i): s.input_ids for (ds, i, _), s in zip(items, seqs, strict=True)}
-    for (ds, i, row), prompt, tokens in zip(items, prompts, generated, strict=True):
+    for (ds, i, row), prompt, tokens in zip(items, plain, generated, strict=True):
         prompt_text = _decode(tokenizer, prompt, cleanup)
         if options.eos_as_pad:
             truth = _decode(tokenizer, full_ids[(ds, i)], cleanup).replace(prompt_text, "").strip()
         else:
             truth = row["answer"].strip()
+        if options.answer_prefix:
+            prompt_text = f"{prompt_text}{options.answer_prefix}"
         out.generations[(ds, i)] = {
             "input": prompt_text,
             "ground_truth": truth,

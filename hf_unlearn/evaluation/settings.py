@@ -39,6 +39,10 @@ class EvalSettings:
     device: str | None = None
     #: Hub id or folder of forget_Q_A_gibberish's sequence classifier (used only when that metric is chosen).
     gibberish_model: str = DEFAULT_GIBBERISH_MODEL
+    #: The forget set's field read as the question ("paraphrased_question": the paraphrase probe).
+    question_key: str = "question"
+    #: Text the assistant turn starts with in every generation (the jailbreak probe); ROUGE scores what follows.
+    answer_prefix: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -56,6 +60,10 @@ class EvalSettings:
             raise EvalInputError(f"limit: must be >= 1, got {self.limit}")
         if not self.gibberish_model:
             raise EvalInputError("gibberish_model: must name a Hub id or a folder")
+        if not self.question_key:
+            raise EvalInputError("question_key: must name a field of the forget set, e.g. paraphrased_question")
+        if self.answer_prefix is not None and not self.answer_prefix.strip():
+            raise EvalInputError("answer_prefix: must be a non-empty text, or unset")
         if self.es_one_over_n is None:
             self.es_one_over_n = self.eos_as_pad
 

@@ -134,4 +134,6 @@ def identity(settings: EvalSettings, sets, tokenizer_dir: Path, classifier: dict
         "date_string": DATE_STRING,
         # only when chosen, so results without the metric keep their fingerprint
         **({"gibberish_model": classifier} if classifier else {}),
+        **({"question_key": settings.question_key} if settings.question_key != "question" else {}),
+        **({"answer_prefix": settings.answer_prefix} if settings.answer_prefix is not None else {}),
     }
