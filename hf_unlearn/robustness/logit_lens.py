@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hf_unlearn.errors import UserError
+from hf_unlearn.models import load_eval_model, load_tokenizer, local_model_dir
 from hf_unlearn.robustness.context import AttackContext, AttackRecord
 
 #: Layers where the retain model trails the full model by at most this many nats carry no knowledge gap to erase.
@@ -152,22 +153,22 @@ def write_lens_plot(per_model: dict[str, list[float]], path: str | Path, title: 
     return None
 
 
-def _model_curves(name: str, ctx: AttackContext, batch_size: int) -> dict:
-    """Load one model with the evaluation's dtype and device, read its lens curves, free it."""
-    from hf_unlearn.models import load_eval_model, load_tokenizer, local_model_dir
-
-    settings = ctx.settings
-    folder = local_model_dir(name)
+def _dtype_device(settings) -> tuple[str, str]:
+    """The evaluation's dtype and device, so the lens reads the model as the evaluation does (fp32 on CPU when
+    the benchmark's settings don't say)."""
     dtype = settings.resolved_dtype() if hasattr(settings, "resolved_dtype") else "float32"
     device = settings.resolved_device() if hasattr(settings, "resolved_device") else "cpu"
-    tokenizer_name = getattr(settings, "tokenizer", None)
+    return dtype, device
+
+
+def _model_curves(name: str, ctx: AttackContext, batch_size: int) -> dict:
+    """One model's lens curves, read with its own tokenizer (or the evaluation's `tokenizer` setting)."""
+    folder = local_model_dir(name)
+    tokenizer_name = getattr(ctx.settings, "tokenizer", None)
     tokenizer = load_tokenizer(tokenizer_name or str(folder), "tokenizer" if tokenizer_name else "model")
-    model = load_eval_model(folder, dtype, device)
-    try:
-        encoded = encode_pairs(tokenizer, ctx.benchmark.answer_pairs(settings, tokenizer))
-        return curves(layer_logprobs(model, encoded, batch_size))
-    finally:
-        del model
+    model = load_eval_model(folder, *_dtype_device(ctx.settings))
+    encoded = encode_pairs(tokenizer, ctx.benchmark.answer_pairs(ctx.settings, tokenizer))
+    return curves(layer_logprobs(model, encoded, batch_size))
 
 
 def logit_lens(ctx: AttackContext) -> AttackRecord:
@@ -198,6 +199,6 @@ def logit_lens(ctx: AttackContext) -> AttackRecord:
         "decoder": "each model's own final norm and LM head",
         "tau": tau,
         "items": found["unlearned"]["items"],
-        "dtype": ctx.settings.resolved_dtype() if hasattr(ctx.settings, "resolved_dtype") else "float32",
+        "dtype": _dtype_device(ctx.settings)[0],
     }
     return AttackRecord(settings=settings, metrics={}, extra=extra)
