@@ -113,7 +113,7 @@ def _generate(model, tokenizer, prompts, max_new_tokens: int, settings, stats, p
         _pad_id(tokenizer),
         stop_token_ids(model, tokenizer),
         max_new_tokens,
-        settings.generation_batch_size,
+        settings.resolved_generation_batch_size(),
         progress=progress,
     )
     stats.generation_s += time.perf_counter() - start

@@ -95,8 +95,8 @@ class MuseEvalSettings:
     tokenizer: str | None = None
     #: sequences scored per forward
     batch_size: int = 8
-    #: prompts generated together
-    generation_batch_size: int = 32
+    #: prompts generated together; None: 32 on CUDA (VerbMem prompts are ~1000 tokens), 128 on CPU
+    generation_batch_size: int | None = None
     device: str | None = None
     verbmem_max_new_tokens: int = 128
     knowmem_max_new_tokens: int = 32
@@ -152,6 +152,11 @@ class MuseEvalSettings:
 
         return self.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
+    def resolved_generation_batch_size(self) -> int:
+        if self.generation_batch_size:
+            return self.generation_batch_size
+        return 32 if self.resolved_device().startswith("cuda") else 128
+
     def resolved_dtype(self) -> str:
         if self.dtype != "auto":
             return self.dtype
@@ -166,7 +171,7 @@ def settings_from_recipe(recipe) -> MuseEvalSettings:
         metrics=recipe["eval.metrics"],
         limit=recipe["eval.limit"],
         batch_size=recipe["eval.batch_size"],
-        generation_batch_size=recipe.get("eval.generation_batch_size") or MuseEvalSettings.generation_batch_size,
+        generation_batch_size=recipe.get("eval.generation_batch_size"),
         gibberish_model=recipe.get("eval.gibberish_model") or DEFAULT_GIBBERISH_MODEL,
     )
 
@@ -182,7 +187,9 @@ def add_eval_arguments(group) -> None:
     group.add_argument(
         "--data-source", default="hub", help="hub, or a folder laid out like muse-bench/MUSE-<corpus> (default: hub)"
     )
-    group.add_argument("--generation-batch-size", type=int, help="prompts generated together (default: 32)")
+    group.add_argument(
+        "--generation-batch-size", type=int, help="prompts generated together (default: 32 on CUDA, 128 on CPU)"
+    )
     group.add_argument("--icl-shots", type=int, help="KnowMem in-context examples (default: all 10)")
     group.add_argument(
         "--gibberish-model",
@@ -206,7 +213,7 @@ def settings_from_args(args) -> MuseEvalSettings:
         dtype=args.dtype,
         tokenizer=args.tokenizer,
         batch_size=args.batch_size,
-        generation_batch_size=args.generation_batch_size or MuseEvalSettings.generation_batch_size,
+        generation_batch_size=args.generation_batch_size,
         device=args.device,
         icl_shots=args.icl_shots,
         gibberish_model=args.gibberish_model,
