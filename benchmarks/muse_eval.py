@@ -52,7 +52,7 @@ class Baseline:
         return MM.with_bos(self.tok(text, add_special_tokens=False)["input_ids"], self.tok.bos_token_id)
 
     def _decode(self, ids) -> str:
-        return self.tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
+        return self.tok.decode(ids, skip_special_tokens=True)
 
     def _generate(self, prompts: list[list[int]], batch: int, max_new: int) -> list[list[int]]:
         out = []

@@ -29,7 +29,9 @@ def _tokenize(tokenizer, texts: list[str]) -> list[list[int]]:
 
 
 def _decode(tokenizer, ids: list[int]) -> str:
-    return tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
+    """Special tokens dropped; the tokenizer's own space clean-up (transformers 5 refuses open-unlearning's forced
+    clean-up for BPE tokenizers, and ROUGE's tokenizer ignores punctuation either way)."""
+    return tokenizer.decode(ids, skip_special_tokens=True)
 
 
 def verbmem_prompts(tokenizer, rows: list[dict]) -> list[list[int]]:

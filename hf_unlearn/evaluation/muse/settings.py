@@ -217,5 +217,5 @@ def settings_from_args(args) -> MuseEvalSettings:
         device=args.device,
         icl_shots=args.icl_shots,
         gibberish_model=args.gibberish_model,
-        es_one_over_n=args.es_one_over_n,
+        es_one_over_n=bool(args.es_one_over_n),
     )
