@@ -18,7 +18,9 @@ from pathlib import Path
 
 from hf_unlearn.benchmarks.base import Benchmark, CardMetric, KnowledgeMetric, TrainData
 from hf_unlearn.data import muse as data
+from hf_unlearn.data.chunking import cached_text_windows
 from hf_unlearn.errors import UserError
+from hf_unlearn.evaluation import muse as engine
 from hf_unlearn.methods import Paper
 
 MUSE_PAPER = Paper(
@@ -34,8 +36,8 @@ MUSE_PAPER = Paper(
 }""",
 )
 
-EVAL_FILE = "MUSE_EVAL.json"
-SUMMARY_FILE = "MUSE_SUMMARY.json"
+EVAL_FILE = engine.EVAL_FILE
+SUMMARY_FILE = engine.SUMMARY_FILE
 
 #: Forget split -> (config, Hub split). `forget` is `raw/forget` (= scal/forget_1 = sust/forget_1 on the Hub).
 FORGET_SPLITS: dict[str, tuple[str, str]] = {
@@ -69,12 +71,6 @@ LICENCE_TERMS = (
 
 def corpus_of(recipe) -> str:
     return recipe.get("data.corpus") or "news"
-
-
-def _engine():
-    from hf_unlearn.evaluation import muse as engine
-
-    return engine
 
 
 class _NewOptions:
@@ -162,7 +158,6 @@ class MUSE(Benchmark):
         return f"{data.TITLES[corpus_of(recipe)]}-{split}"
 
     def train_data(self, recipe, tokenizer) -> TrainData:
-        from hf_unlearn.data.chunking import cached_text_windows
         from hf_unlearn.data.collator import NestedPaddingCollator
         from hf_unlearn.data.pairing import ForgetRetainDataset
 
@@ -192,16 +187,16 @@ class MUSE(Benchmark):
 
     # ---- evaluation: MUSE's metric engine ---------------------------------------------------------------------
     def eval_settings(self, recipe):
-        return _engine().settings_from_recipe(recipe)
+        return engine.settings_from_recipe(recipe)
 
     def check_metrics(self, metrics: str) -> None:
-        _engine().check_metrics(metrics)
+        engine.check_metrics(metrics)
 
     def add_eval_arguments(self, group) -> None:
-        _engine().add_eval_arguments(_NewOptions(group))
+        engine.add_eval_arguments(_NewOptions(group))
 
     def eval_settings_from_args(self, args):
-        return _engine().settings_from_args(args)
+        return engine.settings_from_args(args)
 
     def evaluate(
         self,
@@ -216,7 +211,7 @@ class MUSE(Benchmark):
         loaded=None,
     ):
         """MUSE scores the saved folder (what is published), so `loaded` is not used."""
-        return _engine().evaluate(
+        return engine.evaluate(
             model,
             output_dir,
             settings,
@@ -228,10 +223,10 @@ class MUSE(Benchmark):
         )
 
     def retain_summary(self, result, settings) -> dict | None:
-        return _engine().retain_summary(result, settings)
+        return engine.retain_summary(result, settings)
 
     def evaluate_in_memory(self, model, tokenizer, settings, reference=None) -> dict:
-        return _engine().evaluate_loaded(model, tokenizer, settings, reference)
+        return engine.evaluate_loaded(model, tokenizer, settings, reference)
 
     # ---- robustness -------------------------------------------------------------------------------------------
     def robustness_settings(self, settings):
