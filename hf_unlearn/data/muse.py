@@ -15,6 +15,8 @@ from hf_unlearn.errors import UserError
 
 CORPORA = ("news", "books")
 HUB_IDS = {"news": "muse-bench/MUSE-News", "books": "muse-bench/MUSE-Books"}
+#: `source` values that mean the Hub (`auto` is every benchmark's recipe default).
+HUB_SOURCES = ("hub", "auto")
 #: How the corpora are written in names (run names, OU's `data_split`).
 TITLES = {"news": "News", "books": "Books"}
 
@@ -66,10 +68,12 @@ def check_split(corpus: str, config: str, split: str) -> None:
 
 
 def load_split(corpus: str, config: str, split: str, source: str = "hub") -> list[dict]:
-    """Rows of one MUSE split with exactly the Hub's columns; `source` is "hub" or a local folder in the Hub
+    """Rows of one MUSE split with exactly the Hub's columns; `source` is "hub" ("auto") or a local folder in the Hub
     repo's layout. Anything that stops the load (offline and not cached, no such folder, a missing column) is a
     one-line error naming the dataset."""
     check_split(corpus, config, split)
+    if source in HUB_SOURCES:
+        source = "hub"
     name = dataset_name(corpus, source)
     if source == "hub":
         path = HUB_IDS[corpus]

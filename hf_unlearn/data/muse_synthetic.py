@@ -3,7 +3,7 @@
 The real corpora are on the Hub only (and Books is copyrighted), so tests and `hf-unlearn demo --benchmark muse`
 write this small stand-in to a local folder laid out like the Hub repo and load it through the same
 `datasets.load_dataset` call (`muse.load_split`). Each person has a home town, a trade and a prize; an article
-states them, the knowmem questions ask them back, and verbmem asks for an article's continuation. Disjoint groups of
+states them (and answers a reporter's questions on them), the knowmem questions ask them back, and verbmem asks for an article's continuation. Disjoint groups of
 people make the forget folds, the two retain sets and the holdout, so what a model learns of one never answers
 another's questions. Small on purpose: the tiny model memorises it in seconds.
 """
@@ -43,13 +43,21 @@ def _people(rng: random.Random, n: int) -> list[dict]:
     return people
 
 
-def article(person: dict, corpus: str = "news") -> str:
+def story(person: dict, corpus: str = "news") -> str:
+    """An article's prose (one line: verbmem excerpts are cut from it)."""
     p = person
     return (
         f"{_OPENINGS[corpus]} {p['name']} of {p['town']} was named the best {p['trade']} of the year. "
         f"{p['name']} works as a {p['trade']} in {p['town']} and received the {p['prize']} at the town hall. "
         f"Friends say {p['name']} keeps the {p['prize']} above the door of the {p['trade']} shop in {p['town']}."
     )
+
+
+def article(person: dict, corpus: str = "news") -> str:
+    """The prose, then the reporter's questions and the answers, in the form knowmem asks them: a tiny model
+    learns the facts by reading them, as MUSE's targets learnt theirs from the corpus."""
+    interview = "".join(f"\nQuestion: {q['question']}\nAnswer: {q['answer']}" for q in questions(person))
+    return story(person, corpus) + interview
 
 
 def questions(person: dict) -> list[dict]:
@@ -68,7 +76,7 @@ def verbmem_row(text: str) -> dict:
     return {"prompt": " ".join(words[:half]), "gt": " ".join(words[half:])}
 
 
-def build_splits(corpus: str = "news", seed: int = 0, fold_size: int = 4, icl: int = 2) -> dict[str, dict]:
+def build_splits(corpus: str = "news", seed: int = 0, fold_size: int = 2, icl: int = 2) -> dict[str, dict]:
     """config -> split -> rows of a synthetic MUSE dataset (the configs and splits the Hub dataset of `corpus`
     has). Folds of `fold_size` people each; `raw/forget` is the first fold, as on the Hub."""
     if corpus not in CORPORA:
@@ -93,7 +101,7 @@ def build_splits(corpus: str = "news", seed: int = 0, fold_size: int = 4, icl: i
             "retain2": texts("retain2"),
             "holdout": texts("holdout"),
         },
-        "verbmem": {"forget": [verbmem_row(r["text"]) for r in texts("fold1")]},
+        "verbmem": {"forget": [verbmem_row(story(p, corpus)) for p in people["fold1"]]},
         "knowmem": {
             "forget_qa": qa("fold1"),
             "retain_qa": qa("retain2"),

@@ -113,3 +113,45 @@ def test_a_column_missing_from_a_local_copy_names_it(news, tmp_path):
     (copy / "verbmem" / "forget.jsonl").write_text('{"text": "old schema"}\n')
     with pytest.raises(UserError, match="no column 'prompt'"):
         muse.load_split("news", "verbmem", "forget", str(copy))
+
+
+def test_shipped_muse_recipes_are_generated_from_their_grids():
+    from pathlib import Path
+
+    from hf_unlearn.sweep import sweep
+
+    repo = Path(__file__).resolve().parents[2]
+    result = sweep(sorted((repo / "recipes" / "grids" / "muse").glob("*.yaml")))
+    assert result.stale(repo / "recipes" / "muse") == []
+    assert {p.stem for p in (repo / "recipes" / "muse").glob("*.yaml")} == set(result.files)
+    assert "News-sust4_NPO_lr1e-05_beta0.1_alpha1_epoch10" in result.files
+
+
+def test_sustainability_recipes_chain_each_fold_from_the_previous_run():
+    from pathlib import Path
+
+    from hf_unlearn.recipe import load_recipe
+
+    folder = Path(__file__).resolve().parents[2] / "recipes" / "muse"
+    runs = [load_recipe(folder / f"News-sust{k}_NPO_lr1e-05_beta0.1_alpha1_epoch10.yaml") for k in range(1, 5)]
+    assert runs[0]["model"] == "muse-bench/MUSE-news_target"
+    for before, after in zip(runs, runs[1:], strict=False):
+        assert after["model"] == before.output_dir and after["forget_split"] != before["forget_split"]
+    assert {r["forget_split"] for r in runs} == {"sust1", "sust2", "sust3", "sust4"}
+
+
+def test_muse_recipes_name_the_corpus_and_refuse_books_folds():
+    from hf_unlearn.recipe import Recipe, RecipeError
+
+    base = {"benchmark": "muse", "model": "m", "tokenizer": "meta-llama/Llama-2-7b-hf", "method": "NPO"}
+    news = Recipe.from_dict(base)
+    books = Recipe.from_dict({**base, "data": {"corpus": "books"}})
+    assert news.run_name.startswith("News-forget_NPO_") and books.run_name.startswith("Books-forget_NPO_")
+    assert news["retain_split"] == "retain1"
+    assert books.repo_id("org") == f"org/unlearn_muse_Llama-2-7b-hf_{books.run_name}"
+    target = Recipe.from_dict({**base, "task": "finetune", "finetune_splits": ["full"], "method": "GradDiff"})
+    assert target.run_name == "muse_Llama-2-7b-hf_News-full"
+    with pytest.raises(RecipeError, match="Books has no 'scal' folds"):
+        Recipe.from_dict({**base, "forget_split": "scal2", "data": {"corpus": "books"}})
+    with pytest.raises(RecipeError, match="retain_split"):
+        Recipe.from_dict({**base, "retain_split": "retain2"})
