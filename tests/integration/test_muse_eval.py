@@ -14,7 +14,7 @@ from hf_unlearn.layout import EVAL_META
 def muse_data(tmp_path_factory):
     from hf_unlearn.data.muse_synthetic import write_synthetic_muse
 
-    return write_synthetic_muse(tmp_path_factory.mktemp("muse") / "MUSE-News")
+    return write_synthetic_muse(tmp_path_factory.mktemp("muse") / "MUSE-News", fold_size=4)
 
 
 def _settings(muse_data, **extra):
@@ -69,3 +69,17 @@ def test_retain_model_is_the_reference(tiny_dir, muse_data, tmp_path):
     assert result.summary["privleak"] == pytest.approx(0.0)
     assert set(result.summary) == {"privleak", "mia_loss", "exact_memorization"}
     assert retain_summary(result, settings) == result.retain.summary
+
+
+def test_model_in_memory_gives_the_same_summary(tiny_dir, muse_data, tmp_path):
+    from hf_unlearn.evaluation.muse import evaluate_loaded
+    from hf_unlearn.models import load_eval_model, load_tokenizer
+
+    settings = _settings(muse_data, metrics="forget_knowmem_ROUGE,extraction_strength,privleak")
+    stored = evaluate(str(tiny_dir), tmp_path / "evals", settings, progress=False, echo=False)
+    model = load_eval_model(tiny_dir, "float32", "cpu").train()
+    reference = {"mia_min_k": {"agg_value": 0.5}}
+    summary = evaluate_loaded(model, load_tokenizer(str(tiny_dir)), settings, reference)
+    assert model.training  # given back in the mode it came in
+    mia = json.loads((tmp_path / "evals" / EVAL_FILE).read_text())["mia_min_k"]["agg_value"]
+    assert summary == {**stored.summary, "privleak": pytest.approx(M.privleak(mia, 0.5))}
