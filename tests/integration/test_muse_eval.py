@@ -14,7 +14,8 @@ from hf_unlearn.layout import EVAL_META
 def muse_data(tmp_path_factory):
     from hf_unlearn.data.muse_synthetic import write_synthetic_muse
 
-    return write_synthetic_muse(tmp_path_factory.mktemp("muse") / "MUSE-News", fold_size=4)
+    # a folder name of its own: the datasets cache of a local folder is keyed by its name, not its contents
+    return write_synthetic_muse(tmp_path_factory.mktemp("muse") / "MUSE-News-eval-test", fold_size=4)
 
 
 def _settings(muse_data, **extra):
