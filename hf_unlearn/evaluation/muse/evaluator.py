@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hf_unlearn.data.muse import load_split
 from hf_unlearn.evaluation import fingerprint as fp
-from hf_unlearn.evaluation.evaluator import Classifier, _version, resolve_classifier
+from hf_unlearn.evaluation.evaluator import Classifier, package_version, resolve_classifier
 from hf_unlearn.evaluation.gibberish import gibberish_metric
 from hf_unlearn.evaluation.muse import store
 from hf_unlearn.evaluation.muse.report import title
@@ -130,7 +130,7 @@ def evaluate(
             "device": settings.resolved_device(),
             "wall_time_s": round(time.perf_counter() - start, 2),
             "stats": stats,
-            "hf_unlearn_version": _version(),
+            "hf_unlearn_version": package_version(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         top_summary = store.write_results(output_dir, results, top, meta)
