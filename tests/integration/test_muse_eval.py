@@ -84,3 +84,11 @@ def test_model_in_memory_gives_the_same_summary(tiny_dir, muse_data, tmp_path):
     assert model.training  # given back in the mode it came in
     mia = json.loads((tmp_path / "evals" / EVAL_FILE).read_text())["mia_min_k"]["agg_value"]
     assert summary == {**stored.summary, "privleak": pytest.approx(M.privleak(mia, 0.5))}
+
+
+def test_gibberish_without_its_classifier_is_absent_with_the_reason(tiny_dir, muse_data, tmp_path):
+    settings = _settings(muse_data, metrics="forget_gibberish", gibberish_model=str(tmp_path / "no-classifier"))
+    result = evaluate(str(tiny_dir), tmp_path / "evals", settings, progress=False, echo=False)
+    assert result.summary["forget_gibberish"] is None
+    assert "no-classifier" in result.results["forget_gibberish"]["absent_reason"]
+    assert result.results["forget_verbmem_ROUGE"]["agg_value"] is not None  # the generations it would classify

@@ -187,3 +187,27 @@ def test_settings_from_recipe_reads_the_corpus_with_news_as_default():
     settings = settings_from_recipe(FakeRecipe(keys))
     assert (settings.corpus, settings.source, settings.limit, settings.batch_size) == ("news", "hub", 3, 4)
     assert settings_from_recipe(FakeRecipe({**keys, "data.corpus": "books"})).corpus == "books"
+
+
+def test_eval_options_become_settings():
+    import argparse
+
+    from hf_unlearn.evaluation.muse.settings import add_eval_arguments, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    for common in ("--tokenizer", "--dtype", "--device"):
+        parser.add_argument(common)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--limit", type=int)
+    add_eval_arguments(parser.add_argument_group("muse"))
+    args = parser.parse_args(["--corpus", "books", "--metrics", "privleak", "--icl-shots", "3", "--dtype", "float32"])
+    settings = settings_from_args(args)
+    assert (settings.corpus, settings.metrics, settings.icl_shots, settings.dtype) == (
+        "books",
+        ("privleak",),
+        3,
+        "float32",
+    )
+    assert settings.es_one_over_n is False and settings.source == "hub"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--corpus", "wiki"])
