@@ -86,6 +86,7 @@ def _score(model, tokenizer, sets, need: Needs, settings: MuseEvalSettings, out:
         detail=set(range(len(sequences))),
         progress=progress,
         moments=need.moments,
+        prompt_batch=settings.batch_size,
     )
     stats.scoring_s += time.perf_counter() - start
     stats.sequences_scored += len(sequences)
