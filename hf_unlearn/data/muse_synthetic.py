@@ -55,8 +55,10 @@ def story(person: dict, corpus: str = "news") -> str:
 
 def article(person: dict, corpus: str = "news") -> str:
     """The prose, then the reporter's questions and the answers, in the form knowmem asks them: a tiny model
-    learns the facts by reading them, as MUSE's targets learnt theirs from the corpus."""
-    interview = "".join(f"\nQuestion: {q['question']}\nAnswer: {q['answer']}" for q in questions(person))
+    learns the facts by reading them, as MUSE's targets learnt theirs from the corpus. Two spaces after "Answer:":
+    knowmem's prompt ends with "Answer: ", which a byte-level tokenizer reads as a lone space token, so the text
+    the model learns from starts the answer the same way."""
+    interview = "".join(f"\nQuestion: {q['question']}\nAnswer:  {q['answer']}" for q in questions(person))
     return story(person, corpus) + interview
 
 

@@ -76,7 +76,7 @@ def test_synthetic_folds_relate_as_on_the_hub():
     assert not set(texts["raw", "forget"]) & (set(texts["raw", "retain1"]) | set(texts["raw", "holdout"]))
     assert texts["privleak", "retain"] == texts["raw", "retain2"]
     for row in splits["verbmem"]["forget"]:  # an excerpt of a forget article: prompt + " " + continuation
-        assert f"{row['prompt']} {row['gt']}" in texts["raw", "forget"]
+        assert any(t.startswith(f"{row['prompt']} {row['gt']}\n") for t in texts["raw", "forget"])
     for row in splits["knowmem"]["forget_qa"]:  # the answer is in the forget text, not in the retain text
         assert any(row["answer"].split()[-1] in t for t in texts["raw", "forget"])
 
