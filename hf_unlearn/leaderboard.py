@@ -39,6 +39,27 @@ SORT_HELP = {
 }
 
 
+#: How a benchmark's own ranking rules (`Benchmark.leaderboard_goals`) order a metric: the sort key of a value.
+GOAL_KEYS = {"high": lambda v: -v, "low": lambda v: v, "zero": abs}
+GOAL_HELP = {"high": "highest first", "low": "lowest first", "zero": "closest to 0 first"}
+
+
+def sort_rules(benchmark: str = DEFAULT_BENCHMARK) -> tuple[str, ...]:
+    """The ranking rules of a benchmark: its own metric goals, or TOFU's rules for one that declares none."""
+    goals = get_benchmark(benchmark).leaderboard_goals
+    return (*goals, "name") if goals else SORT_RULES
+
+
+def sort_help(rule: str, benchmark: str = DEFAULT_BENCHMARK) -> str:
+    goal = get_benchmark(benchmark).leaderboard_goals.get(rule)
+    return f"{rule}, {GOAL_HELP[goal]}" if goal else SORT_HELP[rule]
+
+
+def utility_key(benchmark: str = DEFAULT_BENCHMARK) -> str:
+    """The utility metric of the plot's y axis (TOFU: model utility), which `--min-utility` filters on."""
+    return get_benchmark(benchmark).plot_axes[1]
+
+
 class LeaderboardError(UserError, ValueError):
     """No runs to rank, or a summary file that can't be read."""
 
@@ -237,10 +258,17 @@ def pareto_ranks(entries: list[Entry]) -> dict[int, int]:
     return ranks
 
 
-def sort_entries(entries: list[Entry], rule: str = "forget_quality") -> list[Entry]:
-    """Entries ordered by `rule` (see SORT_RULES); ties broken by model utility, forget quality, then name."""
-    if rule not in SORT_RULES:
-        raise LeaderboardError(f"--sort: '{rule}' is not allowed; allowed: {', '.join(SORT_RULES)}")
+def sort_entries(
+    entries: list[Entry], rule: str = "forget_quality", benchmark: str = DEFAULT_BENCHMARK
+) -> list[Entry]:
+    """Entries ordered by `rule` (see `sort_rules`); TOFU's ties broken by model utility, forget quality, then
+    name; a benchmark's own goals by its utility, then name."""
+    allowed = sort_rules(benchmark)
+    if rule not in allowed:
+        raise LeaderboardError(f"--sort: '{rule}' is not allowed; allowed: {', '.join(allowed)}")
+    goals = get_benchmark(benchmark).leaderboard_goals
+    if goals:
+        return _sort_by_goal(entries, rule, goals, utility_key(benchmark))
 
     def fq(e: Entry) -> float:
         value = e.log10_forget_quality
@@ -264,6 +292,16 @@ def sort_entries(entries: list[Entry], rule: str = "forget_quality") -> list[Ent
         "name": lambda e: (e.run_name,),
     }
     return sorted(entries, key=keys[rule])
+
+
+def _sort_by_goal(entries: list[Entry], rule: str, goals: dict[str, str], utility: str) -> list[Entry]:
+    def by(e: Entry, key: str) -> float:
+        value = e.metrics.get(key)
+        return math.inf if value is None else GOAL_KEYS[goals[key]](value)
+
+    if rule == "name":
+        return sorted(entries, key=lambda e: e.run_name)
+    return sorted(entries, key=lambda e: (by(e, rule), by(e, utility) if utility in goals else 0, e.run_name))
 
 
 # ---- output -----------------------------------------------------------------------------------------------------
@@ -382,7 +420,8 @@ def to_markdown(entries: list[Entry], rule: str, references: list[Entry] = ()) -
             cells.append(text.replace("|", "\\|") or "–")
         lines.append("| " + " | ".join(cells) + " |")
     floors = sorted({(e.ks_sizes, e.floor) for e in [*entries, *references] if e.at_ks_floor})
-    notes = [f"Sorted by {SORT_HELP[rule]}."]
+    benchmarks = sorted({e.benchmark for e in entries}) or [DEFAULT_BENCHMARK]
+    notes = [f"Sorted by {sort_help(rule, benchmarks[0])}."]
     if references:
         notes.append(REFERENCE_NOTE)
     if floors:
@@ -399,16 +438,26 @@ def to_markdown(entries: list[Entry], rule: str, references: list[Entry] = ()) -
 REFERENCE_STYLE = {"retain": ("*", 220, "gold"), "target": ("s", 70, "white")}
 
 
+def _axes(entries: list[Entry]) -> tuple[str, str]:
+    names = sorted({e.benchmark for e in entries}) or [DEFAULT_BENCHMARK]
+    return get_benchmark(names[0]).plot_axes
+
+
 def plot_series(entries: list[Entry], references: list[Entry] = ()) -> list[dict]:
     """What the plot draws: one series per method (runs), then one per reference point, each with its label,
-    marker and (log10 forget quality, model utility) points; points without both values are left out."""
+    marker and points on the benchmark's `plot_axes` (TOFU: log10 forget quality, model utility); points
+    without both values are left out."""
+    x_key, y_key = _axes([*entries, *references])
+
+    def x_of(e: Entry) -> float | None:
+        return e.log10_forget_quality if x_key == "forget_quality" else e.metrics.get(x_key)
 
     def drawable(e: Entry) -> bool:
-        fq = e.log10_forget_quality
-        return fq is not None and math.isfinite(fq) and e.metrics.get("model_utility") is not None
+        x = x_of(e)
+        return x is not None and math.isfinite(x) and e.metrics.get(y_key) is not None
 
     def xy(group: list[Entry]) -> dict:
-        return {"x": [e.log10_forget_quality for e in group], "y": [e.metrics["model_utility"] for e in group]}
+        return {"x": [x_of(e) for e in group], "y": [e.metrics[y_key] for e in group]}
 
     points = [e for e in entries if drawable(e)]
     series = [
@@ -448,10 +497,17 @@ def plot(entries: list[Entry], path: str | Path, references: list[Entry] = ()) -
     for floor in sorted({e.floor for e in [*entries, *references] if e.floor}):
         ax.axvline(math.log10(floor), color="grey", linestyle="--", linewidth=0.8)
         ax.annotate("KS floor", (math.log10(floor), ax.get_ylim()[0]), fontsize=7, color="grey", va="bottom")
-    ax.set_xlabel("log10 forget quality (higher: closer to the retain model)")
-    ax.set_ylabel("model utility")
+    x_key, y_key = _axes([*entries, *references])
+    if x_key == "forget_quality":
+        ax.set_xlabel("log10 forget quality (higher: closer to the retain model)")
+        ax.set_ylabel("model utility")
+        what = "model utility vs forget quality"
+    else:
+        ax.set_xlabel(x_key)
+        ax.set_ylabel(y_key)
+        what = f"{y_key} (utility) vs {x_key} (forgetting)"
     titles = sorted({get_benchmark(e.benchmark).title for e in [*entries, *references]})
-    ax.set_title(f"{', '.join(titles) or 'Leaderboard'}: model utility vs forget quality")
+    ax.set_title(f"{', '.join(titles) or 'Leaderboard'}: {what}")
     if series:
         ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)

@@ -122,7 +122,8 @@ SCHEMA: dict[str, Field] = {
     "data.eos_as_pad": Field(False, bool, help="open-unlearning's pad=EOS masking, for comparable numbers"),
     "data.forget_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N forget rows"),
     "data.retain_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N retain rows"),
-    "data.max_length": Field(512, int, minimum=1, help="raw-text corpora (WMDP): tokens per training window"),
+    "data.max_length": Field(512, int, minimum=1, help="raw-text corpora (WMDP, MUSE): tokens per training window"),
+    "data.corpus": Field("news", str, ("news", "books"), help="MUSE: which corpus (News articles or Books)"),
     "data.forget_file": Field(
         None, str, nullable=True, help="WMDP: a local copy of the forget corpus (the gated bio one), JSON Lines `text`"
     ),
@@ -333,6 +334,9 @@ class Recipe:
             values[key] = value
         recipe = cls(values, source)
         recipe._validate_task()
+        problem = recipe.benchmark.recipe_problem(recipe.values)
+        if problem:
+            raise RecipeError(problem)
         _check_eval(recipe.values)
         _check_during_training(recipe.values)
         recipe._validate_hub()
@@ -439,9 +443,11 @@ class Recipe:
     @property
     def run_name(self) -> str:
         if self["task"] == "finetune":
-            return self.benchmark.finetune_run_name(self.model_name, self.finetune_name)
+            return self.benchmark.finetune_run_name(
+                self.model_name, self.benchmark.run_label(self, self.finetune_name)
+            )
         return naming.unlearn_run_name(
-            self["forget_split"],
+            self.benchmark.run_label(self, self["forget_split"]),
             self["method"],
             self["learning_rate"],
             self["num_train_epochs"],

@@ -6,10 +6,11 @@ Light to import (no torch), so recipe validation can list the benchmark names.
 from __future__ import annotations
 
 from hf_unlearn.benchmarks.base import Benchmark, CardMetric, KnowledgeMetric, TrainData
+from hf_unlearn.benchmarks.muse import MUSE
 from hf_unlearn.benchmarks.tofu import TOFU
 from hf_unlearn.benchmarks.wmdp import WMDP
 
-BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (TOFU(), WMDP())}
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (TOFU(), WMDP(), MUSE())}
 DEFAULT_BENCHMARK = "tofu"
 
 __all__ = [

@@ -81,6 +81,10 @@ class Benchmark(ABC):
     #: summary keys the leaderboard shows, in order, and the plot's (x, y) axes
     leaderboard_metrics: tuple[str, ...]
     plot_axes: tuple[str, str]
+    #: how the leaderboard ranks by each of `leaderboard_metrics` ("high": highest first, "low": lowest first,
+    #: "zero": closest to 0 first), and its default ranking (one of these, or "name"); TOFU has its own rules
+    leaderboard_goals: dict[str, str] = {}
+    default_sort: str = "name"
     #: whether `evaluate` scores the model object training left in memory (`loaded`) rather than reloading the
     #: saved folder (an external evaluator that wraps a model object); the pipeline then keeps that object
     evaluates_in_memory: bool = False
@@ -195,6 +199,16 @@ class Benchmark(ABC):
     def unlearn_repo_id(self, org: str, model: str, run_name: str) -> str:
         """Hub repo id of an unlearned model (open-unlearning's naming)."""
         return f"{org}/unlearn_{self.name}_{model}_{run_name}"
+
+    def run_label(self, recipe, split: str) -> str:
+        """A split (forget split, or a finetuning run's split names) as run names print it. A benchmark with
+        several datasets (MUSE's News and Books) names which, so their runs never share a name."""
+        return split
+
+    def recipe_problem(self, values: dict) -> str | None:
+        """What is wrong with a combination of recipe values this benchmark can't run (checked after the generic
+        checks, splits resolved; the recipe reports it as a one-line error), or None."""
+        return None
 
     def finetune_run_name(self, model: str, split_name: str) -> str:
         """Run name (and repo name) of a model finetuned on this benchmark's splits."""

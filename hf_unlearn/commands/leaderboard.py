@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hf_unlearn.benchmarks import BENCHMARKS, DEFAULT_BENCHMARK
-from hf_unlearn.leaderboard import SORT_RULES, collect, plot, sort_entries, to_csv, to_markdown
+from hf_unlearn.benchmarks import BENCHMARKS, DEFAULT_BENCHMARK, get_benchmark
+from hf_unlearn.leaderboard import SORT_RULES, collect, plot, sort_entries, to_csv, to_markdown, utility_key
 from hf_unlearn.leaderboard_references import collect_references
 
 
@@ -22,8 +22,14 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--benchmark", default=DEFAULT_BENCHMARK, choices=sorted(BENCHMARKS), help="whose summaries to rank"
     )
-    p.add_argument("--sort", default="forget_quality", choices=SORT_RULES, help="ranking rule")
-    p.add_argument("--min-utility", type=float, default=None, help="drop runs with model utility below this")
+    p.add_argument(
+        "--sort",
+        help=f"ranking rule (TOFU: {', '.join(SORT_RULES)}; default forget_quality); another benchmark's: one of "
+        "its metrics or name (MUSE default: forget_verbmem_ROUGE)",
+    )
+    p.add_argument(
+        "--min-utility", type=float, default=None, help="drop runs whose utility (TOFU: model utility) is below this"
+    )
     p.add_argument("--top", type=int, default=None, help="keep only the first N rows")
     p.add_argument("--out", default=".", help="folder for leaderboard.md, leaderboard.csv, leaderboard.png")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG scatter plot")
@@ -33,14 +39,16 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace, overrides: list[str]) -> int:
     entries = collect(args.runs, args.benchmark)
     references = collect_references(entries)  # from every run found, whatever the filters below keep
+    rule = args.sort or get_benchmark(args.benchmark).default_sort
     if args.min_utility is not None:
-        entries = [e for e in entries if (e.metrics.get("model_utility") or 0.0) >= args.min_utility]
-    entries = sort_entries(entries, args.sort)
+        utility = utility_key(args.benchmark)
+        entries = [e for e in entries if (e.metrics.get(utility) or 0.0) >= args.min_utility]
+    entries = sort_entries(entries, rule, args.benchmark)
     if args.top is not None:
         entries = entries[: max(args.top, 0)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    markdown = to_markdown(entries, args.sort, references)
+    markdown = to_markdown(entries, rule, references)
     (out / "leaderboard.md").write_text(markdown, encoding="utf-8")
     (out / "leaderboard.csv").write_text(to_csv(entries, references), encoding="utf-8")
     print(markdown)

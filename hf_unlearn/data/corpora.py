@@ -117,11 +117,17 @@ def load_corpus(name: str, source: str = "auto", file: str | None = None) -> lis
     return load_hub(name)
 
 
-def chunk_documents(token_lists: list[list[int]], max_length: int, separator: int | None) -> list[dict]:
-    """Fixed-length training windows of the concatenated documents: labels = input ids.
+def chunk_documents(
+    token_lists: list[list[int]], max_length: int, separator: int | None, bos: int | None = None
+) -> list[dict]:
+    """Fixed-length training windows of the concatenated documents: `max_length` tokens each, stride
+    `max_length` (no overlap).
 
     Documents are joined with `separator` (the end-of-text token) so a window never reads two documents as one
-    text; the last window keeps what is left (shorter, padded by the collator), and no window is empty.
+    text; the last window keeps what is left (shorter, padded by the collator), and no window is empty (where
+    open-unlearning's chunking adds an empty one when the length divides exactly). With `bos`, each window starts
+    with it and its label is masked (-100): the model reads it and never predicts it; labels = input ids
+    otherwise.
     """
     if max_length < 1:
         raise ValueError(f"max_length must be >= 1, got {max_length}")
@@ -131,7 +137,8 @@ def chunk_documents(token_lists: list[list[int]], max_length: int, separator: in
             stream.append(separator)
         stream.extend(tokens)
     windows = [stream[i : i + max_length] for i in range(0, len(stream), max_length)]
-    return [{"input_ids": list(w), "labels": list(w)} for w in windows if w]
+    head, masked = ([bos], [-100]) if bos is not None else ([], [])
+    return [{"input_ids": head + list(w), "labels": masked + list(w)} for w in windows if w]
 
 
 def tokenize_corpus(docs: list[str], tokenizer, max_length: int) -> list[dict]:

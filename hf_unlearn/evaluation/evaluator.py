@@ -177,7 +177,7 @@ def evaluate(
             "device": settings.resolved_device(),
             "wall_time_s": round(time.perf_counter() - start, 2),
             "stats": stats,
-            "hf_unlearn_version": _version(),
+            "hf_unlearn_version": package_version(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         top_summary = write_results(output_dir, results, top, meta)
@@ -264,7 +264,8 @@ def _gibberish(results: dict, classifier: Classifier, settings: EvalSettings, st
     return entry
 
 
-def _version() -> str:
+def package_version() -> str:
+    """The installed hf-unlearn version, recorded in every eval_meta.json."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -60,7 +60,9 @@ def load_classifier(folder: Path, dtype: str, device: str):
     return model.to(device).eval(), tokenizer
 
 
-def score_texts(folder: Path, texts: Sequence[str], dtype: str, device: str) -> list[float]:
+def score_texts(
+    folder: Path, texts: Sequence[str], dtype: str, device: str, max_length: int = MAX_LENGTH
+) -> list[float]:
     """Load the classifier, score `texts`, and free it again (it is only needed for this one pass)."""
     import gc
 
@@ -68,7 +70,7 @@ def score_texts(folder: Path, texts: Sequence[str], dtype: str, device: str) -> 
 
     model, tokenizer = load_classifier(folder, dtype, device)
     try:
-        return class_probabilities(model, tokenizer, texts)
+        return class_probabilities(model, tokenizer, texts, max_length=max_length)
     finally:
         del model
         gc.collect()
@@ -90,15 +92,18 @@ def rouge_generations(rouge: dict) -> list[str]:
     return [by_index[key]["generation"] for key in sorted(by_index, key=int)]
 
 
-def gibberish_metric(rouge: dict, folder: Path | None, reason: str | None, dtype: str, device: str) -> dict:
-    """The metric from forget_Q_A_ROUGE's entry; absent (with why) when ROUGE or the classifier is missing."""
+def gibberish_metric(
+    rouge: dict, folder: Path | None, reason: str | None, dtype: str, device: str, max_length: int = MAX_LENGTH
+) -> dict:
+    """The metric from a ROUGE metric's entry (TOFU: forget_Q_A_ROUGE; MUSE: forget_verbmem_ROUGE, 512 classifier
+    tokens); absent (with why) when ROUGE or the classifier is missing."""
     if rouge.get("agg_value") is None and "absent_reason" in rouge:
         return absent(rouge["absent_reason"])
     if folder is None:
         return absent(reason or "no gibberish classifier")
     texts = rouge_generations(rouge)
     try:
-        scores = score_texts(folder, texts, dtype, device)
+        scores = score_texts(folder, texts, dtype, device, max_length)
     except ModelUnavailableError as err:
         return absent(str(err))
     return gibberish_result(texts, scores)

@@ -278,6 +278,7 @@ def score_sequences(
     detail: set[int] | None = None,
     progress: bool = False,
     moments: bool = True,
+    prompt_batch: int | None = None,
 ) -> list[SequenceScore]:
     """Score each sequence once: every prompt runs once and all its answers continue its KV cache.
 
@@ -285,7 +286,9 @@ def score_sequences(
     stays small. `mask_token_id` hides every key with that id (eos_as_pad mode; positions still count every
     token, as in open-unlearning's scoring forwards). Sequences in `detail` also get per-token log-probs, argmax
     matches and (with `moments`) Min-K%++ z-scores, computed in the same forward from vocabulary statistics at
-    the answer positions (never a full [B, L, V] log-softmax).
+    the answer positions (never a full [B, L, V] log-softmax). `prompt_batch` bounds the answers whose prompts
+    run together (default `batch_size` x PROMPT_BATCH_FACTOR, for short prompts; MUSE's ~1000-token VerbMem
+    prompts keep it at `batch_size`, so their KV cache stays small).
     """
     detail = detail or set()
     groups = group_by_prompt(sequences)
@@ -296,7 +299,7 @@ def score_sequences(
     )
     skip = skip if prefix is not None else 0
     results: list[SequenceScore | None] = [None] * len(sequences)
-    outer = batch_groups(groups, batch_size * PROMPT_BATCH_FACTOR)
+    outer = batch_groups(groups, prompt_batch or batch_size * PROMPT_BATCH_FACTOR)
     bar = None
     if progress:
         from tqdm.auto import tqdm

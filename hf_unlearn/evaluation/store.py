@@ -63,30 +63,41 @@ def write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def write_results(output_dir: Path, results: dict, top: tuple[str, ...], meta: dict) -> dict:
-    """TOFU_EVAL.json (every metric, top-level keys sorted), TOFU_SUMMARY.json, then eval_meta.json last."""
+def write_results(
+    output_dir: Path,
+    results: dict,
+    top: tuple[str, ...],
+    meta: dict,
+    eval_file: str = EVAL_FILE,
+    summary_file: str = SUMMARY_FILE,
+) -> dict:
+    """TOFU_EVAL.json (every metric, top-level keys sorted), TOFU_SUMMARY.json, then eval_meta.json last (MUSE
+    passes its own file names)."""
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / EVAL_META).unlink(missing_ok=True)  # never leave an old fingerprint next to new numbers
-    write_json(output_dir / EVAL_FILE, dict(sorted(results.items())))
+    write_json(output_dir / eval_file, dict(sorted(results.items())))
     top_summary = summary(results, top)
-    write_json(output_dir / SUMMARY_FILE, top_summary)
+    write_json(output_dir / summary_file, top_summary)
     write_json(output_dir / EVAL_META, meta)
     return top_summary
 
 
-def read_retain_logs(path: str | Path) -> tuple[dict, str]:
-    """A retain model's TOFU_EVAL.json (or a folder holding one) and its sha256."""
+def read_retain_logs(
+    path: str | Path, eval_file: str = EVAL_FILE, required: str = "forget_truth_ratio"
+) -> tuple[dict, str]:
+    """A retain model's TOFU_EVAL.json (or a folder holding one; MUSE: its MUSE_EVAL.json, which must hold
+    `mia_min_k`) and its sha256."""
     path = Path(path)
     if path.is_dir():
-        path = path / EVAL_FILE
+        path = path / eval_file
     if not path.is_file():
         raise EvalInputError(f"retain logs: no such file {path}")
     try:
         logs = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise EvalInputError(f"retain logs: {path} is not valid JSON ({err.msg})") from None
-    if not isinstance(logs, dict) or "forget_truth_ratio" not in logs:
-        raise EvalInputError(f"retain logs: {path} has no forget_truth_ratio (is it a TOFU_EVAL.json?)")
+    if not isinstance(logs, dict) or required not in logs:
+        raise EvalInputError(f"retain logs: {path} has no {required} (is it a {eval_file}?)")
     return logs, fp.sha256_file(path)
 
 
@@ -98,8 +109,8 @@ def read_stored(path: Path) -> dict | None:
         return None
 
 
-def read_existing(output_dir: Path) -> tuple[dict | None, dict | None]:
-    return read_stored(output_dir / EVAL_FILE), read_stored(output_dir / EVAL_META)
+def read_existing(output_dir: Path, eval_file: str = EVAL_FILE) -> tuple[dict | None, dict | None]:
+    return read_stored(output_dir / eval_file), read_stored(output_dir / EVAL_META)
 
 
 def what_changed(meta: dict | None, model_sha: str, identity: dict) -> str:

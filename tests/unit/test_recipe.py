@@ -10,7 +10,9 @@ from hf_unlearn.cli import main
 from hf_unlearn.naming import parse_run_name
 from hf_unlearn.recipe import Recipe, RecipeError, load_recipe, parse_overrides
 
-ALL_RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if p.parent.name not in ("accelerate", "grids"))
+ALL_RECIPES = sorted(
+    p for p in (REPO / "recipes").rglob("*.yaml") if not {"accelerate", "grids"} & set(p.relative_to(REPO).parts)
+)
 TOFU_RECIPES = sorted((REPO / "recipes" / "tofu").glob("*.yaml"))
 REFERENCE = REPO / "recipes" / "tofu" / "forget10_GradDiff_lr2e-05_alpha5_epoch5.yaml"
 BASE = {"model": "some/model", "method": "GradDiff", "learning_rate": 2e-5, "alpha": 5, "num_train_epochs": 5}

@@ -1,0 +1,88 @@
+"""The MUSE demo: the MUSE pipeline on CPU, offline, in a few minutes, on a synthetic News corpus.
+
+Write the synthetic corpus (fictitious people, in MUSE-News's schema) -> finetune the tiny Llama on its `train`
+splits (the target) and on the retain splits only (the retrained model) -> GradDiff-unlearn `raw/forget` -> MUSE
+evaluation of the unlearned and target models against the retrained one -> export folder with its card -> a
+before/after table of VerbMem and KnowMem.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from hf_unlearn.benchmarks import get_benchmark
+from hf_unlearn.data.muse_synthetic import write_synthetic_muse
+from hf_unlearn.demo import placed_recipe, tiny_recipes_dir, train_or_reuse
+from hf_unlearn.layout import COMPARISON_FILE, EVALS_DIR
+
+TARGET_RECIPE = "muse_tiny-llama_News-full.yaml"
+RETAIN_RECIPE = "muse_tiny-llama_News-retain.yaml"
+UNLEARN_RECIPE = "News-forget_GradDiff_lr0.0005_alpha1_epoch10.yaml"
+#: The demo passes when forget VerbMem and KnowMem fall to at most this fraction of the target's ...
+MAX_FORGET_RATIO = 0.5
+#: ... while retain KnowMem keeps at least this fraction.
+MIN_RETAIN_RATIO = 0.5
+SHOWN = ("forget_verbmem_ROUGE", "forget_knowmem_ROUGE", "retain_knowmem_ROUGE", "privleak", "extraction_strength")
+
+
+@dataclass
+class MuseDemoResult:
+    data_dir: Path
+    target_dir: Path
+    retain_dir: Path
+    unlearned_dir: Path
+
+    def _read(self, path: Path) -> dict:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    @property
+    def summary(self) -> dict:
+        """The unlearned model's MUSE summary."""
+        return self._read(self.unlearned_dir / EVALS_DIR / get_benchmark("muse").summary_file)
+
+    @property
+    def target_summary(self) -> dict:
+        """The target model's summary, evaluated beside the unlearned one (`eval.compare_target`)."""
+        return self._read(self.unlearned_dir / EVALS_DIR / COMPARISON_FILE).get("target") or {}
+
+    def ratio(self, key: str) -> float | None:
+        before, after = self.target_summary.get(key), self.summary.get(key)
+        return after / before if before and after is not None else None
+
+    @property
+    def passed(self) -> bool:
+        forget = [self.ratio(k) for k in ("forget_verbmem_ROUGE", "forget_knowmem_ROUGE")]
+        retain = self.ratio("retain_knowmem_ROUGE")
+        return all(r is not None and r <= MAX_FORGET_RATIO for r in forget) and (retain or 0.0) >= MIN_RETAIN_RATIO
+
+
+def format_table(result: MuseDemoResult) -> str:
+    def cell(value) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    lines = ["| metric | target | unlearned | unlearned / target |", "|---|---|---|---|"]
+    for key in SHOWN:
+        before, after = result.target_summary.get(key), result.summary.get(key)
+        lines.append(f"| {key} | {cell(before)} | {cell(after)} | {cell(result.ratio(key))} |")
+    lines.append(
+        f"\nwant: forget VerbMem and KnowMem ratios <= {MAX_FORGET_RATIO}, retain KnowMem ratio >= {MIN_RETAIN_RATIO}"
+    )
+    return "\n".join(lines)
+
+
+def run_muse_demo(
+    output_dir: str | Path = "demo_runs",
+    target_overrides: dict | None = None,
+    unlearn_overrides: dict | None = None,
+) -> MuseDemoResult:
+    recipes = tiny_recipes_dir()
+    out = Path(output_dir)
+    data_dir = write_synthetic_muse(out / "MUSE-News-synthetic", "news")
+    data = {"data.source": str(data_dir)}
+    target_dir = train_or_reuse(placed_recipe(recipes / TARGET_RECIPE, out, {**data, **(target_overrides or {})}))
+    retain_dir = train_or_reuse(placed_recipe(recipes / RETAIN_RECIPE, out, {**data, **(target_overrides or {})}))
+    overrides = {**data, "model": str(target_dir), "eval.retain_model": str(retain_dir), **(unlearn_overrides or {})}
+    unlearned_dir = train_or_reuse(placed_recipe(recipes / UNLEARN_RECIPE, out, overrides))
+    return MuseDemoResult(data_dir, target_dir, retain_dir, unlearned_dir)
