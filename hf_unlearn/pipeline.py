@@ -127,6 +127,7 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
         model=model,
         args=args,
         ref_model=ref_model,
+        benchmark=recipe.benchmark.name,
         train_dataset=dataset,
         data_collator=data.collator,
         processing_class=tokenizer,

@@ -116,13 +116,20 @@ def _normalization_text(recipe) -> str:
     return "over the whole effective batch (token counts summed over micro-batches and processes)"
 
 
+def unlearning_tags(benchmark: str, method: str) -> list[str]:
+    """An unlearned model's Hub tags: its benchmark, its method's name and the tags the method's spec declares
+    (IdkDPO is also found under `dpo` and `idk`), as the trainer tags the model."""
+    tags = ["machine-unlearning", benchmark, method.lower(), *METHODS[method].tags, "hf-unlearn"]
+    return list(dict.fromkeys(tags))
+
+
 def build_card_data(run: RunFolder, repo_id: str, license: LicenseInfo, base_model_id: str | None, metrics: dict):
     from huggingface_hub import ModelCardData
 
     recipe, benchmark = run.recipe, run.benchmark
     forget = eval_forget_split(run)
     if run.is_unlearning:
-        tags = ["machine-unlearning", benchmark.name, recipe["method"].lower(), "hf-unlearn"]
+        tags = unlearning_tags(benchmark.name, recipe["method"])
         holdout = recipe["holdout_split"]
     else:
         role = "target-model" if benchmark.is_target(recipe["finetune_splits"]) else "retain-model"

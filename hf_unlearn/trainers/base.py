@@ -52,7 +52,8 @@ class UnlearningTrainer(Trainer):
     reference log-probs can be precomputed.
     """
 
-    _tag_names = ["hf-unlearn", "machine-unlearning", "tofu"]
+    #: The model's tags; the run's benchmark (the `benchmark` argument) and the method's spec add theirs.
+    _tag_names = ["hf-unlearn", "machine-unlearning"]
     _name = "Unlearning"
     #: The method's spec (None for trainers that implement no registered method, such as finetuning).
     method_spec = None
@@ -80,8 +81,10 @@ class UnlearningTrainer(Trainer):
         """Sub-batches whose reference log-probs `precompute_ref_log_probs` precomputes (the spec says which)."""
         return cls.method_spec.reference_sequence_paths if cls.method_spec is not None else ()
 
-    def __init__(self, model=None, args=None, ref_model=None, **kwargs) -> None:
+    def __init__(self, model=None, args=None, ref_model=None, benchmark: str | None = None, **kwargs) -> None:
         super().__init__(model=model, args=args, **kwargs)
+        if benchmark is not None:
+            self._tag_names = [*self._tag_names, benchmark]
         self._metrics: dict[str, dict[str, list]] = {"train": defaultdict(list), "eval": defaultdict(list)}
         self._counts: dict | None = None
         if self.train_dataset is not None and hasattr(self.train_dataset, "set_epoch"):

@@ -13,7 +13,7 @@ class FinetuneTrainer(UnlearningTrainer):
 
     config_class = UnlearningConfig
     _name = "Finetune"
-    _tag_names = ["hf-unlearn", "tofu"]
+    _tag_names = ["hf-unlearn"]
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:

@@ -3,6 +3,8 @@ the sharpness-aware perturbation. No model, no trainer: testable on hand-made ve
 
 Sharded tensors (FSDP2's DTensors) hold a slice of each parameter per process; `inner` reduces a sharded sum to the
 full value (`full_tensor`), so every process gets the inner product over all parameters, not over its slice.
+ZeRO-3's partitions are plain tensors, each process's slice disjoint from the others': with `partitioned=True` the
+local sum is all-reduced across processes instead.
 """
 
 from __future__ import annotations
@@ -15,37 +17,45 @@ def _full(value: torch.Tensor) -> torch.Tensor:
     return value.full_tensor() if hasattr(value, "full_tensor") else value
 
 
-def inner(a: list[torch.Tensor | None], b: list[torch.Tensor | None]) -> torch.Tensor:
-    """<a, b> over all parameters, in fp64 (a missing gradient counts as zero)."""
-    total = torch.zeros((), dtype=torch.float64)
+def inner(a: list[torch.Tensor | None], b: list[torch.Tensor | None], partitioned: bool = False) -> torch.Tensor:
+    """<a, b> over all parameters, in fp64 (a missing gradient counts as zero). `partitioned`: a and b hold this
+    process's disjoint slice of every parameter; the sum is completed across processes (every process calls it)."""
+    device = next((x.device for x in a if x is not None), torch.device("cpu")) if partitioned else None
+    total = torch.zeros((), dtype=torch.float64, device=device)
     for x, y in zip(a, b, strict=True):
         if x is None or y is None:
             continue
-        total = total + _full((x.double() * y.double()).sum()).cpu()
-    return total
+        total = total + _full((x.double() * y.double()).sum()).to(total.device)
+    if partitioned and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(total)
+    return total.cpu()
 
 
-def rectify(forget: list[torch.Tensor | None], retain: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
+def rectify(
+    forget: list[torch.Tensor | None], retain: list[torch.Tensor | None], partitioned: bool = False
+) -> list[torch.Tensor | None]:
     """GRU's rectified forget gradient: its component along the retain gradient removed when the two conflict.
 
     With g_f, g_r the gradients of the forget and retain losses (a step goes along -g), they conflict when
     <g_f, g_r> < 0: a step along -g_f would then raise the retain loss to first order. The rectified
     g_f' = g_f - (<g_f, g_r> / ||g_r||^2) g_r is orthogonal to g_r, so the update g_f' + g_r has inner product
-    ||g_r||^2 >= 0 with g_r. Without a conflict (or with g_r = 0), g_f is returned unchanged.
+    ||g_r||^2 >= 0 with g_r. Without a conflict (or with g_r = 0), g_f is returned unchanged. `partitioned`: as for `inner`.
     """
-    dot, norm2 = inner(forget, retain), inner(retain, retain)
+    dot, norm2 = inner(forget, retain, partitioned), inner(retain, retain, partitioned)
     if not (dot < 0 and norm2 > 0):
         return list(forget)
     coeff = float(dot / norm2)
     return [f if f is None or r is None else f - coeff * r for f, r in zip(forget, retain, strict=True)]
 
 
-def sam_perturbation(grads: list[torch.Tensor | None], rho: float) -> list[torch.Tensor | None]:
+def sam_perturbation(
+    grads: list[torch.Tensor | None], rho: float, partitioned: bool = False
+) -> list[torch.Tensor | None]:
     """The first-order solution of max_{||delta|| <= rho} L(theta + delta): delta = rho * g / ||g|| (zero if g = 0).
 
     ||g|| is the norm over all parameters (and processes, for sharded gradients), as the constraint is on the
     whole delta.
     """
-    norm = float(inner(grads, grads).sqrt())
+    norm = float(inner(grads, grads, partitioned).sqrt())
     scale = rho / norm if norm > 0 else 0.0
     return [None if g is None else g * scale for g in grads]

@@ -6,7 +6,7 @@ import torch
 
 from hf_unlearn.trainers.graddiff import GradDiffTrainer
 from hf_unlearn.trainers.gradients import rectify
-from hf_unlearn.trainers.two_pass import begin_step, reject_unsupported_sharding, swap_grads
+from hf_unlearn.trainers.two_pass import begin_step, reject_unsupported_sharding
 
 
 class GRUTrainer(GradDiffTrainer, method="GRU"):
@@ -18,10 +18,12 @@ class GRUTrainer(GradDiffTrainer, method="GRU"):
     Trainer clips and steps the result as usual. Mixed precision: both gradients carry the same loss scale, which
     the projection coefficient <g_f, g_r> / ||g_r||^2 does not see.
 
-    Sharding: under DDP both accumulators are all-reduced (the swap keeps DDP's reducer on the right one), so the
-    inner products, computed locally, are over all parameters. Under FSDP2 each process holds slices of the reduced
-    gradients; `gradients.inner` completes the sums across processes, so every process projects with the same
-    coefficient. DeepSpeed is refused (its gradients live outside `p.grad`).
+    Sharding: the inner products must be over all parameters, across processes. Under DDP both accumulators are
+    all-reduced (the swap keeps DDP's reducer on the right one), so the inner products, computed locally, are
+    already complete. Under FSDP2 each process holds slices of the reduced gradients (DTensors), and under
+    DeepSpeed ZeRO-3 its partition of them in DeepSpeed's buffers (`zero3_grads`): `gradients.inner` completes the
+    sums across processes, so every process projects its slice with the same coefficient, and the engine steps
+    on the rectified partitions.
 
     Evaluation losses are GradDiff's (`compute_unlearning_loss`). open-unlearning has no GRU; the projection uses
     this step's retain gradient.
@@ -35,28 +37,31 @@ class GRUTrainer(GradDiffTrainer, method="GRU"):
         self._forget_grads: list[torch.Tensor | None] | None = None
 
     def training_step(self, model, inputs, num_items_in_batch=None):
-        inputs, params = begin_step(self, model, inputs, num_items_in_batch)
+        inputs, store = begin_step(self, model, inputs, num_items_in_batch)
         scale = self.backward_scale
+        if self._forget_grads is None:
+            store.start_step()
 
-        held = swap_grads(params, self._forget_grads)
+        held = store.swap(self._forget_grads)
         with self.compute_loss_context_manager():
             forget, terms = self.forget_term(model, inputs)
-        self.accelerator.backward(forget * scale)
-        self._forget_grads = swap_grads(params, held)
+        store.backward(forget * scale)
+        self._forget_grads = store.swap(held)
 
         with self.compute_loss_context_manager():
             retain, retain_terms = self.retain_term(model, inputs)
         loss = forget.detach()
         if retain is not None:
-            self.accelerator.backward(retain * scale)
+            store.backward(retain * scale)
             loss = loss + retain.detach()
         self.record_terms({**terms, **retain_terms})
         if self.accelerator.sync_gradients:
-            self._apply_rectified(params)
+            self._apply_rectified(store)
+        store.end_micro_batch()
         return loss * scale
 
-    def _apply_rectified(self, params) -> None:
-        retain = [p.grad for p in params]
-        for p, f, r in zip(params, rectify(self._forget_grads, retain), retain, strict=True):
-            p.grad = r if f is None else (f if r is None else f + r)
+    def _apply_rectified(self, store) -> None:
+        retain = store.grads()
+        forget = rectify(self._forget_grads, retain, store.partitioned)
+        store.set_grads([r if f is None else (f if r is None else f + r) for f, r in zip(forget, retain, strict=True)])
         self._forget_grads = None

@@ -12,22 +12,26 @@ So the step's gradient is grad L_forget(theta + delta) + grad L_retain(theta), w
 
 Processes: delta is applied to the parameters each process holds. Under DDP every process holds all of them and g
 is averaged across processes before delta is formed; under FSDP2 each holds its shard of every parameter and of g
-(reduce-scattered on every backward), and ||g|| is completed across processes (`gradients.inner`), so the shards of
-delta form the one global perturbation. DeepSpeed is refused: its gradients never reach `p.grad`.
+(reduce-scattered on every backward), and under DeepSpeed ZeRO-3 its partition of both (`zero3_grads`): ||g|| is
+completed across processes (`gradients.inner`), so the shards of delta form the one global perturbation. The
+gradients and weights are reached through the launcher's gradient store (`two_pass`).
 """
 
 from __future__ import annotations
 
 import torch
 
+from hf_unlearn.trainers.grad_store import ParamGrads
 from hf_unlearn.trainers.gradients import sam_perturbation
-from hf_unlearn.trainers.two_pass import begin_step, swap_grads
+from hf_unlearn.trainers.two_pass import begin_step
 
 
-def _average_across_processes(trainer, grads: list) -> None:
+def _average_across_processes(trainer, store: ParamGrads, grads: list) -> None:
     """DDP: the ascent pass runs under the first micro-batch's no_sync, so its gradients are local; average them.
-    (Sharded gradients are already reduced.)"""
-    if trainer.accelerator.num_processes == 1 or any(hasattr(g, "full_tensor") for g in grads if g is not None):
+    (Sharded and partitioned gradients are already reduced.)"""
+    if trainer.accelerator.num_processes == 1 or store.partitioned:
+        return
+    if any(hasattr(g, "full_tensor") for g in grads if g is not None):
         return
     for g in grads:
         if g is not None:
@@ -35,56 +39,60 @@ def _average_across_processes(trainer, grads: list) -> None:
             g /= trainer.accelerator.num_processes
 
 
-def ascent_perturbation(trainer, model, params: list) -> list:
+def ascent_perturbation(trainer, model, store: ParamGrads) -> list:
     """delta = rho * g / ||g||, g = the forget term's gradient at theta over all the step's micro-batches."""
-    held = swap_grads(params, None)
+    held = store.swap(None)
     for batch in trainer._step_batches:
         batch = trainer._prepare_inputs(batch)
         with trainer.compute_loss_context_manager():
             forget, _ = trainer.forget_term(model, batch)
-        trainer.accelerator.backward(forget * trainer.backward_scale)
-    grads = [p.grad for p in params]
-    _average_across_processes(trainer, grads)
-    swap_grads(params, held)
-    return sam_perturbation(grads, trainer.args.sam_rho)
+        store.backward(forget * trainer.backward_scale)
+    grads = store.swap(held)
+    _average_across_processes(trainer, store, grads)
+    return sam_perturbation(grads, trainer.args.sam_rho, store.partitioned)
 
 
 @torch.no_grad()
-def _move(params: list, delta: list) -> list:
+def _move(weights: list, delta: list) -> list:
     """Add delta to the weights; return copies of the weights before (for an exact restore)."""
-    before = [p.detach().clone() if d is not None else None for p, d in zip(params, delta, strict=True)]
-    for p, d in zip(params, delta, strict=True):
+    before = [w.detach().clone() if d is not None else None for w, d in zip(weights, delta, strict=True)]
+    for w, d in zip(weights, delta, strict=True):
         if d is not None:
-            p.add_(d.to(p.dtype))
+            w.add_(d.to(w.dtype))
     return before
 
 
 @torch.no_grad()
-def _restore(params: list, before: list) -> None:
-    for p, b in zip(params, before, strict=True):
+def _restore(weights: list, before: list) -> None:
+    for w, b in zip(weights, before, strict=True):
         if b is not None:
-            p.copy_(b)
+            w.copy_(b)
 
 
 def sam_training_step(trainer, model, inputs, num_items_in_batch=None) -> torch.Tensor:
     """The Trainer's `training_step` for one micro-batch of a sharpness-aware run."""
-    inputs, params = begin_step(trainer, model, inputs, num_items_in_batch)
+    inputs, store = begin_step(trainer, model, inputs, num_items_in_batch)
     scale = trainer.backward_scale
     if trainer._sam_delta is None:
-        trainer._sam_delta = ascent_perturbation(trainer, model, params)
+        store.start_step()
+        trainer._sam_delta = ascent_perturbation(trainer, model, store)
 
     with trainer.compute_loss_context_manager():
         retain, retain_terms = trainer.retain_term(model, inputs)
     if retain is not None:
-        trainer.accelerator.backward(retain * scale)
-    before = _move(params, trainer._sam_delta)
+        store.backward(retain * scale)
+    weights = store.weights()
+    before = _move(weights, trainer._sam_delta)
+    store.weights_changed()
     with trainer.compute_loss_context_manager():
         forget, terms = trainer.forget_term(model, inputs)
-    trainer.accelerator.backward(forget * scale)
-    _restore(params, before)
+    store.backward(forget * scale)
+    _restore(weights, before)
+    store.weights_changed()
 
     trainer.record_terms({**terms, **retain_terms})
     if trainer.accelerator.sync_gradients:
         trainer._sam_delta = None  # the next step starts with a new ascent
+    store.end_micro_batch()
     loss = forget if retain is None else forget + retain
     return loss.detach() * scale

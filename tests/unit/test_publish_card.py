@@ -283,3 +283,11 @@ def test_citations():
     npo = citations_for(TOFU, "NPO")
     assert len(npo) == 3 and "zhang2024negative" in npo[2] and "2404.05868" in npo[2]
     assert citations_for(TOFU, "NoSuchMethod") == [tofu, OPEN_UNLEARNING]
+
+
+@pytest.mark.parametrize(("method", "extra"), [("IdkDPO", {"dpo", "idk"}), ("GRU", {"gru", "graddiff"})])
+def test_card_tags_are_the_method_specs(tmp_path, method, extra):
+    run = load_run(make_run(tmp_path / "run", {**UNLEARN, "method": method}))
+    tags = card_of(render_card(run, "me/m", OTHER), tmp_path).data.tags
+    assert set(tags) >= {"machine-unlearning", "tofu", method.lower(), "hf-unlearn", *extra}
+    assert len(tags) == len(set(tags))

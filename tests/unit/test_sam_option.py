@@ -43,13 +43,31 @@ def test_finetuning_refuses_it():
         Recipe.from_dict({"model": "some/model", "task": "finetune", "sam_rho": 0.1})
 
 
+def _deepspeed(stage: int, offload: str = "none"):
+    from types import SimpleNamespace
+
+    config = {"zero_optimization": {"stage": stage, "offload_optimizer": {"device": offload}}}
+    plugin = SimpleNamespace(zero_stage=stage, deepspeed_config=config)
+    return SimpleNamespace(
+        is_deepspeed_enabled=True, accelerator=SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=plugin))
+    )
+
+
 @pytest.mark.parametrize("what", ["sam_rho", "GRU"])
-def test_deepspeed_is_refused_in_one_line(what):
-    """Under DeepSpeed gradients live in its partitions, out of p.grad: SAM and GRU would silently do nothing."""
+def test_deepspeed_runs_only_zero3_without_offload(what):
+    """ZeRO-3 exposes each parameter's gradient partition (tests/integration/test_distributed_sharded.py trains
+    SAM and GRU under it); stages 0-2 keep flat buffers of their own, and optimizer offload fills its gradient
+    buffer only at the step's end: those are refused in one line."""
     from types import SimpleNamespace
 
     from hf_unlearn.trainers.two_pass import reject_unsupported_sharding
 
-    with pytest.raises(RecipeError, match=f"{what}: not supported with DeepSpeed"):
-        reject_unsupported_sharding(SimpleNamespace(is_deepspeed_enabled=True), what)
+    for stage in (0, 1, 2):
+        with pytest.raises(
+            RecipeError, match=f"{what}: not supported with DeepSpeed ZeRO stage {stage}; use zero_stage 3"
+        ):
+            reject_unsupported_sharding(_deepspeed(stage), what)
+    with pytest.raises(RecipeError, match=f"{what}: not supported with DeepSpeed's optimizer offload"):
+        reject_unsupported_sharding(_deepspeed(3, offload="cpu"), what)
+    reject_unsupported_sharding(_deepspeed(3), what)
     reject_unsupported_sharding(SimpleNamespace(is_deepspeed_enabled=False), what)
