@@ -226,6 +226,9 @@ class MUSE(Benchmark):
         return {"source": source}
 
     # ---- card --------------------------------------------------------------------------------------------------
+    def run_dataset_id(self, recipe) -> str:
+        return data.HUB_IDS[corpus_of(recipe)]
+
     def card_extras(self, summary: dict | None, target: dict | None, recipe) -> dict:
         corpus = corpus_of(recipe)
         split = recipe["forget_split"]
