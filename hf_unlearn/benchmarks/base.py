@@ -215,6 +215,11 @@ class Benchmark(ABC):
         return f"{self.name}_{model}_{split_name}"
 
     # ---- card --------------------------------------------------------------------------------------------------
+    def run_dataset_id(self, recipe) -> str:
+        """Hub id of the dataset a run's recipe trained and was evaluated on, for its card's metadata; a benchmark
+        with several datasets (MUSE's News and Books) picks the recipe's."""
+        return self.dataset_id
+
     def card_extras(self, summary: dict | None, target: dict | None, recipe) -> dict:
         """Variables of this benchmark's own card template (`card_template`), from the run's summary, the target
         model's summary and the recipe."""

@@ -73,23 +73,10 @@ def corpus_of(recipe) -> str:
     return recipe.get("data.corpus") or "news"
 
 
-class _NewOptions:
-    """An argument group that skips options another benchmark's group already defined (`hf-unlearn eval` puts
-    every benchmark's options in one parser; `--metrics`, `--data-source`, ... are shared and mean the same)."""
-
-    def __init__(self, group) -> None:
-        self.group = group
-
-    def add_argument(self, *names, **kwargs):
-        taken = self.group._option_string_actions  # the parser's table, shared by its groups
-        if any(name in taken for name in names if name.startswith("-")):
-            return None
-        return self.group.add_argument(*names, **kwargs)
-
-
 class MUSE(Benchmark):
     name = "muse"
     title = "MUSE"
+    #: the default corpus's; a run's card names its own corpus (`run_dataset_id`)
     dataset_id = data.HUB_IDS["news"]
     citation = MUSE_PAPER.bibtex
     eval_file = EVAL_FILE
@@ -193,7 +180,7 @@ class MUSE(Benchmark):
         engine.check_metrics(metrics)
 
     def add_eval_arguments(self, group) -> None:
-        engine.add_eval_arguments(_NewOptions(group))
+        engine.add_eval_arguments(group)
 
     def eval_settings_from_args(self, args):
         return engine.settings_from_args(args)
@@ -239,6 +226,9 @@ class MUSE(Benchmark):
         return {"source": source}
 
     # ---- card --------------------------------------------------------------------------------------------------
+    def run_dataset_id(self, recipe) -> str:
+        return data.HUB_IDS[corpus_of(recipe)]
+
     def card_extras(self, summary: dict | None, target: dict | None, recipe) -> dict:
         corpus = corpus_of(recipe)
         split = recipe["forget_split"]

@@ -15,12 +15,20 @@ DIR/TOFU_SUMMARY.json with the top-level values) plus DIR/eval_meta.json (finger
 Stored results are reused only when their fingerprint matches. Forget quality and privleak need a reference:
 the retain model (--retain-model) or its stored results (--retain-logs)."""
 
-EPILOG = """\
+EPILOG = (
+    """\
 examples:
   hf-unlearn eval saves/unlearn/RUN --forget-split forget10 --output-dir evals/run \\
       --retain-model open-unlearning/tofu_Llama-3.2-1B-Instruct_retain90
   hf-unlearn eval tiny --forget-split forget01 --data-source bundled --limit 4 --output-dir /tmp/quick
-  hf-unlearn eval MODEL --output-dir DIR --holdout-file my_holdout.jsonl   # lines: {"question": ..., "answer": ...}"""
+  hf-unlearn eval MODEL --output-dir DIR --holdout-file my_holdout.jsonl   # lines: {"question": ..., "answer": ...}
+  hf-unlearn eval MODEL --benchmark muse --corpus books --output-dir DIR
+
+Each benchmark has its own options; this help lists those of the chosen one (TOFU by default). See another's
+with: hf-unlearn eval --benchmark """
+    + "|".join(sorted(BENCHMARKS))
+    + " --help"
+)
 
 
 def add_parser(sub) -> None:
@@ -56,9 +64,25 @@ def add_parser(sub) -> None:
         help="sequences scored per forward (default %(default)s)",
     )
     model.add_argument("--limit", type=int, help="use only the first N items of each evaluation set (quick checks)")
-    for benchmark in BENCHMARKS.values():
-        benchmark.add_eval_arguments(p.add_argument_group(f"{benchmark.title} options"))
+    p.option_hooks.append(add_benchmark_options)
     p.set_defaults(func=run)
+
+
+def chosen_benchmark(argv: list[str]) -> str:
+    """The `--benchmark` of a command line (the default when absent; an unknown name is left to the parser)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--benchmark", default=DEFAULT_BENCHMARK)
+    return pre.parse_known_args(argv)[0].benchmark
+
+
+def add_benchmark_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Only the chosen benchmark's options, with its own defaults and help: benchmarks share option names
+    (`--metrics`, `--data-source`, ...) that mean different things to each."""
+    name = chosen_benchmark(argv)
+    if name in BENCHMARKS and not getattr(parser, "benchmark_options", None):
+        benchmark = BENCHMARKS[name]
+        benchmark.add_eval_arguments(parser.add_argument_group(f"{benchmark.title} options (--benchmark {name})"))
+        parser.benchmark_options = name
 
 
 def run(args: argparse.Namespace, overrides: list[str]) -> int:

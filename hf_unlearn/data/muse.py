@@ -9,6 +9,7 @@ schema (`muse_synthetic.py`).
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from hf_unlearn.errors import UserError
@@ -85,11 +86,10 @@ def load_split(corpus: str, config: str, split: str, source: str = "hub") -> lis
                 f"use 'hub' for {HUB_IDS[corpus]}"
             )
         path = str(folder)
-    from datasets import load_dataset
     from huggingface_hub import constants
 
     try:
-        rows = load_dataset(path, name=config, split=split)
+        names, rows = _load_rows(path, config, split, local=source != "hub")
     except Exception as err:  # offline, missing and network errors come in many types
         if source == "hub" and constants.HF_HUB_OFFLINE:
             raise MuseDataError(
@@ -101,10 +101,24 @@ def load_split(corpus: str, config: str, split: str, source: str = "hub") -> lis
             f"data.source: MUSE dataset {name} ({config}/{split}) could not be loaded: {reason}"
         ) from None
     columns = COLUMNS[config]
-    missing = [c for c in columns if c not in rows.column_names]
+    missing = [c for c in columns if c not in names]
     if missing:
         raise MuseDataError(
             f"data.source: MUSE dataset {name} ({config}/{split}) has no column '{missing[0]}' "
             f"(expected {', '.join(columns)}; an old revision of the dataset?)"
         )
     return [{c: row[c] for c in columns} for row in rows]
+
+
+def _load_rows(path: str, config: str, split: str, local: bool) -> tuple[list[str], list[dict]]:
+    """The split's column names and rows. A local folder is read through a throwaway cache: `datasets` keys a local
+    folder's cache by the folder's name, so a cached copy would hand back the rows of another folder of that name
+    or of this one before it was rewritten."""
+    from datasets import load_dataset
+
+    if not local:
+        rows = load_dataset(path, name=config, split=split)
+        return rows.column_names, list(rows)
+    with tempfile.TemporaryDirectory(prefix="hf_unlearn_muse_") as cache:
+        rows = load_dataset(path, name=config, split=split, cache_dir=cache)
+        return rows.column_names, list(rows)

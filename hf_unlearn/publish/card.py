@@ -135,10 +135,11 @@ def build_card_data(run: RunFolder, repo_id: str, license: LicenseInfo, base_mod
         role = "target-model" if benchmark.is_target(recipe["finetune_splits"]) else "retain-model"
         tags = [benchmark.name, "machine-unlearning", "finetune", role, "hf-unlearn"]
         holdout = benchmark.holdout_split(forget)
-    results = eval_results(benchmark, metrics, forget, holdout)
+    dataset_id = benchmark.run_dataset_id(recipe)
+    results = eval_results(benchmark, metrics, forget, holdout, dataset_id)
     return ModelCardData(
         base_model=base_model_id,
-        datasets=[benchmark.dataset_id],
+        datasets=[dataset_id],
         language=["en"],
         library_name="transformers",
         pipeline_tag="text-generation",
@@ -165,7 +166,7 @@ def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_fil
         "run_name": info.get("run_name") or recipe.run_name,
         "base_model_md": _base_model_md(base, base_id),
         "hf_unlearn_version": versions.get("hf-unlearn", __version__),
-        "dataset_id": benchmark.dataset_id,
+        "dataset_id": benchmark.run_dataset_id(recipe),
         "normalization_text": _normalization_text(recipe),
         "hyperparameters": hyperparameters(run),
         "hardware": info.get("hardware", "unknown hardware"),

@@ -67,9 +67,14 @@ def results_table(
 
 
 def eval_results(
-    benchmark: Benchmark, metrics: dict[str, float], forget_split: str, holdout_split: str | None = None
+    benchmark: Benchmark,
+    metrics: dict[str, float],
+    forget_split: str,
+    holdout_split: str | None = None,
+    dataset_id: str | None = None,
 ) -> list:
-    """`huggingface_hub.EvalResult`s for the model-index: each names its dataset config and split."""
+    """`huggingface_hub.EvalResult`s for the model-index: each names its dataset (the run's, `dataset_id`; the
+    benchmark's by default), config and split."""
     from huggingface_hub import EvalResult
 
     results = []
@@ -82,7 +87,7 @@ def eval_results(
             EvalResult(
                 task_type=TASK_TYPE,
                 task_name=f"Machine unlearning ({benchmark.title})",
-                dataset_type=benchmark.dataset_id,
+                dataset_type=dataset_id or benchmark.dataset_id,
                 dataset_name=f"{benchmark.title} {config}",
                 dataset_config=config,
                 dataset_split="train",

@@ -33,3 +33,27 @@ def test_train_help_explains_overrides_and_resume(capsys):
     assert "dotted" in text
     assert "--learning_rate 1e-5 --data.source bundled" in text
     assert "--resume continues from the newest complete checkpoint" in text
+
+
+def test_eval_help_lists_the_chosen_benchmarks_options_and_says_how_to_see_others(capsys):
+    tofu = help_text(capsys, ["eval"])
+    assert "--holdout-file HOLDOUT_FILE" in tofu and "--corpus {news,books}" not in tofu
+    assert "hf-unlearn eval --benchmark muse|tofu|wmdp --help" in tofu
+    muse = help_text(capsys, ["eval", "--benchmark", "muse"])
+    assert "--corpus {news,books}" in muse and "--icl-shots" in muse and "--holdout-file HOLDOUT_FILE" not in muse
+    assert "comma-separated MUSE metric names" in " ".join(muse.split())
+    assert "--tasks" in help_text(capsys, ["eval", "--benchmark=wmdp"])
+
+
+def test_each_benchmark_parses_its_own_eval_options():
+    from hf_unlearn.benchmarks import get_benchmark
+    from hf_unlearn.cli import build_parser
+
+    base = ["eval", "model", "--output-dir", "out"]
+    muse = build_parser().parse_args([*base, "--benchmark", "muse", "--metrics", "privleak", "--data-source", "hub"])
+    settings = get_benchmark("muse").eval_settings_from_args(muse)
+    assert settings.metrics == ("privleak",) and settings.corpus == "news"
+    tofu = build_parser().parse_args([*base, "--forget-split", "forget05"])
+    assert tofu.forget_split == "forget05" and not hasattr(tofu, "corpus")
+    with pytest.raises(SystemExit):  # a MUSE option is no TOFU option
+        build_parser().parse_args([*base, "--corpus", "books"])

@@ -115,6 +115,22 @@ def test_a_column_missing_from_a_local_copy_names_it(news, tmp_path):
         muse.load_split("news", "verbmem", "forget", str(copy))
 
 
+def test_local_folders_give_their_current_rows(tmp_path):
+    """`datasets` caches a local folder under its name: another folder of that name, or this one rewritten, must
+    not get the rows read before."""
+
+    def first_forget(folder):
+        return muse.load_split("news", "raw", "forget", str(folder))[0]["text"]
+
+    one = write_synthetic_muse(tmp_path / "a" / "MUSE-News", seed=0)
+    other = write_synthetic_muse(tmp_path / "b" / "MUSE-News", seed=1)
+    seen = first_forget(one)
+    assert seen == build_splits("news", seed=0)["raw"]["forget"][0]["text"]
+    assert first_forget(other) == build_splits("news", seed=1)["raw"]["forget"][0]["text"] != seen
+    write_synthetic_muse(one, seed=2)
+    assert first_forget(one) == build_splits("news", seed=2)["raw"]["forget"][0]["text"] != seen
+
+
 def test_shipped_muse_recipes_are_generated_from_their_grids():
     from pathlib import Path
 

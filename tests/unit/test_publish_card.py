@@ -291,3 +291,15 @@ def test_card_tags_are_the_method_specs(tmp_path, method, extra):
     tags = card_of(render_card(run, "me/m", OTHER), tmp_path).data.tags
     assert set(tags) >= {"machine-unlearning", "tofu", method.lower(), "hf-unlearn", *extra}
     assert len(tags) == len(set(tags))
+
+
+@pytest.mark.parametrize(("corpus", "dataset"), [("news", "muse-bench/MUSE-News"), ("books", "muse-bench/MUSE-Books")])
+def test_a_muse_card_names_the_runs_corpus(tmp_path, corpus, dataset):
+    recipe = {"benchmark": "muse", "model": "meta-llama/Llama-2-7b-hf", "method": "NPO", "data": {"corpus": corpus}}
+    summary = {"forget_verbmem_ROUGE": 0.2, "forget_knowmem_ROUGE": 0.3, "retain_knowmem_ROUGE": 0.4}
+    run = load_run(make_run(tmp_path / "run", recipe, {"MUSE_SUMMARY.json": summary}))
+    text = render_card(run, Recipe.from_dict(recipe).repo_id("me"), LicenseInfo("llama2", "the model family"), None)
+    card = card_of(text, tmp_path)
+    assert card.data.datasets == [dataset]
+    assert {r.dataset_type for r in card.data.eval_results} == {dataset}
+    assert dataset in card.text
