@@ -34,6 +34,8 @@ TARGET_SUBDIR = "target"
 COMPARISON_FILE = "comparison.json"
 
 ROBUSTNESS_DIR = "robustness"
+ROBUSTNESS_FILE = "ROBUSTNESS.json"
+RELEARN_PLOT = "relearn_curves.png"
 
 EXPORT_DIR = "export"
 HUB_RECORD = "hub.json"

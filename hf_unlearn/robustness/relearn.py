@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from hf_unlearn.errors import UserError
-from hf_unlearn.layout import RUN_INFO
+from hf_unlearn.layout import RELEARN_PLOT, RUN_INFO
 from hf_unlearn.pipeline import train
 from hf_unlearn.recipe import Recipe
 from hf_unlearn.robustness.context import AttackContext, AttackRecord
@@ -37,7 +37,7 @@ DEFAULTS = {
     "curve_points": 3,
 }
 ADAPTERS = ("none", "lora")
-PLOT_FILE = "relearn_curves.png"
+PLOT_FILE = RELEARN_PLOT
 
 
 def relearn_settings(options: dict) -> dict:

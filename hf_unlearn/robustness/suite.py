@@ -16,12 +16,13 @@ from tqdm.auto import tqdm
 
 from hf_unlearn.benchmarks.base import Benchmark
 from hf_unlearn.errors import UserError
+from hf_unlearn.layout import ROBUSTNESS_FILE
 from hf_unlearn.robustness.attacks import ATTACKS, needs_control, parse_attacks
 from hf_unlearn.robustness.context import AttackContext
 from hf_unlearn.robustness.measure import knowledge_values, measure
 from hf_unlearn.robustness.scores import harmonic_mean
 
-RESULT_FILE = "ROBUSTNESS.json"
+RESULT_FILE = ROBUSTNESS_FILE
 SCORES = ("R", "Q", "R_sym", "Q_sym")
 
 
