@@ -105,3 +105,11 @@ def robustness(r_values: Iterable[float | None], q_values: Iterable[float | None
     r, n_r = mean_score(r_values)
     q, n_q = mean_score(q_values)
     return {"R": r, "Q": q, "robustness": harmonic_mean(r, q), "n_R": n_r, "n_Q": n_q}
+
+
+def overall(per_metric: dict[str, dict]) -> dict:
+    """One number per score for a whole model (a leaderboard row): R and Q averaged over the knowledge metrics
+    that have them, and their harmonic mean."""
+    r, _ = mean_score(scores.get("R") for scores in per_metric.values())
+    q, _ = mean_score(scores.get("Q") for scores in per_metric.values())
+    return {"R": r, "Q": q, "HM": harmonic_mean(r, q)}
