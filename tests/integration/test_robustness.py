@@ -106,3 +106,21 @@ def test_nf4_model_runs_forward_and_generate_on_cpu(tiny_target):
         assert torch.isfinite(model(ids).logits).all()
         out = model.generate(ids, max_new_tokens=3, min_new_tokens=3, do_sample=False)
     assert out.shape[1] == ids.shape[1] + 3
+
+
+def test_attack_command_reads_a_run_folder(tiny_target, tmp_path, capsys):
+    import shutil
+
+    import yaml
+
+    from hf_unlearn import cli
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_target, run, ignore=shutil.ignore_patterns("checkpoint-*", "export"))
+    started_from = yaml.safe_load((run / "recipe.yaml").read_text())["model"]
+    args = ["attack", str(run), "--attacks", "quantize", "--limit", "2", "--no-progress"]
+    assert cli.main(args) == 0
+    result = json.loads((run / "robustness" / RESULT_FILE).read_text())
+    assert result["attacks"]["quantize"]["extra"]["code_change"]["original_model"] == started_from
+    assert result["settings"]["limit"] == 2 and result["model"] == str(run)
+    assert "| forget_Q_A_Prob |" in capsys.readouterr().out
