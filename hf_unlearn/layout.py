@@ -35,6 +35,7 @@ COMPARISON_FILE = "comparison.json"
 
 ROBUSTNESS_DIR = "robustness"
 ROBUSTNESS_FILE = "ROBUSTNESS.json"
+ROBUSTNESS_TABLE = "ROBUSTNESS.md"
 RELEARN_PLOT = "relearn_curves.png"
 
 EXPORT_DIR = "export"

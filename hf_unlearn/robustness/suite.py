@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from hf_unlearn.benchmarks.base import Benchmark
 from hf_unlearn.errors import UserError
-from hf_unlearn.layout import ROBUSTNESS_FILE
+from hf_unlearn.layout import ROBUSTNESS_FILE, ROBUSTNESS_TABLE
 from hf_unlearn.robustness.attacks import ATTACKS, needs_control, parse_attacks
 from hf_unlearn.robustness.context import AttackContext
 from hf_unlearn.robustness.measure import knowledge_values, measure
@@ -94,7 +94,8 @@ def run_suite(
     seed: int = 42,
     progress: bool = True,
 ) -> dict:
-    """Measure, attack, score; write `<output_dir>/ROBUSTNESS.json` and return its content."""
+    """Measure, attack, score; write `<output_dir>/ROBUSTNESS.json` (and the table as ROBUSTNESS.md) and return
+    the results."""
     options = options or {}
     check_request(benchmark, attacks, retain_model, options)
     output_dir = Path(output_dir)
@@ -136,6 +137,7 @@ def run_suite(
         "wall_time_s": timings,
     }
     (output_dir / RESULT_FILE).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    (output_dir / ROBUSTNESS_TABLE).write_text(format_table(result) + "\n")
     return result
 
 

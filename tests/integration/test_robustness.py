@@ -47,6 +47,7 @@ def test_results_file_is_what_the_suite_returned(suite):
     assert list(result["robustness"]) == keys
     assert set(result["before"]) == set(keys) | {"model_utility"}
     assert "| extraction_strength |" in format_table(result)
+    assert (out / "ROBUSTNESS.md").read_text() == format_table(result) + "\n"
 
 
 def test_relearn_trains_model_and_control_identically(suite):
