@@ -13,7 +13,7 @@ from hf_unlearn.errors import UserError, file_system_errors
 from hf_unlearn.layout import ROBUSTNESS_DIR
 from hf_unlearn.robustness.attacks import ATTACKS, parse_attacks
 from hf_unlearn.robustness.stage import default_options, run_recipe_of, with_overrides
-from hf_unlearn.robustness.suite import RESULT_FILE, check_request, format_table, run_suite
+from hf_unlearn.robustness.suite import DEFAULT_SEED, RESULT_FILE, check_request, format_table, run_suite
 
 DESCRIPTION = f"""\
 Attack an unlearned model to see whether the forgotten knowledge comes back, and score how much did
@@ -55,7 +55,9 @@ def add_parser(sub) -> None:
         metavar="ATTACK.KEY=VALUE",
         help="an attack's setting, e.g. relearn.steps=13, relearn.adapter=lora, quantize.bits=8 (repeatable)",
     )
-    p.add_argument("--seed", type=int, help="seed of the attacks that train (default: 42)")
+    p.add_argument(
+        "--seed", type=int, help=f"seed of the attacks that train (default: {DEFAULT_SEED}, open-unlearning's)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_model_arguments(p)
     for benchmark in BENCHMARKS.values():
@@ -90,11 +92,11 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
         )
         retain = args.retain_model or recipe["eval.retain_model"]
         options = default_options(recipe, attacks, options)
-        seed = args.seed if args.seed is not None else recipe["seed"]
     else:
         benchmark = get_benchmark(args.benchmark or DEFAULT_BENCHMARK)
         settings = benchmark.eval_settings_from_args(args)
-        retain, seed = args.retain_model, args.seed if args.seed is not None else 42
+        retain = args.retain_model
+    seed = DEFAULT_SEED if args.seed is None else args.seed
     if args.original_model:
         options.setdefault("quantize", {})["original_model"] = args.original_model
     if args.output_dir is None and recipe is None:

@@ -65,7 +65,6 @@ def robustness_stage(recipe: Recipe, run_dir: Path, progress: bool = True) -> di
         recipe.benchmark.eval_settings(recipe),
         retain_model=recipe["eval.retain_model"],
         options=default_options(recipe, attacks, recipe["eval.robustness_options"] or {}),
-        seed=recipe["seed"],
         progress=progress,
     )
     return result

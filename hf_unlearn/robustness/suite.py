@@ -24,6 +24,8 @@ from hf_unlearn.robustness.scores import harmonic_mean
 
 RESULT_FILE = ROBUSTNESS_FILE
 SCORES = ("R", "Q", "R_sym", "Q_sym")
+#: open-unlearning's relearning seed: the protocol's, not the attacked run's
+DEFAULT_SEED = 42
 
 
 def check_request(
@@ -91,7 +93,7 @@ def run_suite(
     settings,
     retain_model: str | None = None,
     options: dict | None = None,
-    seed: int = 42,
+    seed: int = DEFAULT_SEED,
     progress: bool = True,
 ) -> dict:
     """Measure, attack, score; write `<output_dir>/ROBUSTNESS.json` (and the table as ROBUSTNESS.md) and return

@@ -134,3 +134,26 @@ def test_attack_command_reads_a_run_folder(tiny_target, tmp_path, capsys):
     assert result["attacks"]["quantize"]["extra"]["code_change"]["original_model"] == started_from
     assert result["settings"]["limit"] == 2 and result["model"] == str(run)
     assert "| forget_Q_A_Prob |" in capsys.readouterr().out
+    assert result["seed"] == 42  # the protocol's seed, not the run's
+
+
+@needs_bnb
+def test_eval_robustness_runs_the_suite_on_the_run_folder(tiny_target, tmp_path):
+    import shutil
+
+    import yaml
+
+    from hf_unlearn.recipe import Recipe
+    from hf_unlearn.robustness.stage import robustness_stage
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_target, run, ignore=shutil.ignore_patterns("checkpoint-*", "export"))
+    raw = yaml.safe_load((run / "recipe.yaml").read_text())
+    raw["eval"].update(robustness=["quantize"], robustness_options={"quantize": {"bits": 8}}, limit=2)
+    raw["eval"]["max_new_tokens"] = 4
+    result = robustness_stage(Recipe.from_dict(raw), run, progress=False)
+    assert json.loads((run / "robustness" / RESULT_FILE).read_text())["attacks"] == result["attacks"]
+    assert (
+        result["attacks"]["quantize"]["settings"]["bits"] == 8
+        and "code_change" in result["attacks"]["quantize"]["extra"]
+    )
