@@ -179,8 +179,8 @@ def attack(ctx: AttackContext) -> AttackRecord:
         )
         for m in ctx.benchmark.knowledge_metrics
     }
-    keys = list(model["after"])
     curves = {"model": model["curve"], "control": control["curve"]}
+    keys = [k for k in model["after"] if any(p.get(k) is not None for c in curves.values() for p in c)]  # drawable
     plot_problem = write_plot(curves, keys, ctx.output_dir / PLOT_FILE)
     extra = {
         "curves": curves,

@@ -52,7 +52,7 @@ def test_the_card_of_an_attacked_run_has_a_robustness_section(tmp_path):
     assert "| extraction_strength | 0.1000 | 0.4000 | 0.1250 | 0.4000 | 0.8000 | 0.5333 | 0.5714 | 0.8889 |" in section
     assert "**quantize**: bits 4, quant_type nf4, compute_dtype bfloat16, library bitsandbytes" in section
     assert "learning_rate 2e-05, adapter none" in section and "steps" not in section.split("**quantize**")[0]
-    assert f"]({RELEARN_PLOT})" in section and "0.0100 of their NF4" in section
+    assert f"]({RELEARN_PLOT})" in section and "0.5000 of the quantized weights and 0.0100 of" in section
 
 
 def test_an_unattacked_card_has_no_robustness_section(tmp_path):
