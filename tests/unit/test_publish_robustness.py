@@ -69,3 +69,16 @@ def test_the_export_gets_a_copy_without_local_paths(tmp_path):
     text = (staging / ROBUSTNESS_FILE).read_text()
     assert "/private" not in text
     assert json.loads(text) == portable(RESULT) and portable(RESULT)["model"] == "run"
+
+
+def test_attack_options_naming_local_folders_are_published_portable(tmp_path):
+    from hf_unlearn.publish.portable_recipe import portable_recipe_text
+    from hf_unlearn.recipe import Recipe
+
+    target = tmp_path / "private" / "target"
+    target.mkdir(parents=True)
+    options = {"quantize": {"original_model": str(target), "bits": 4}}
+    recipe = Recipe.from_dict({**RECIPE, "eval": {"robustness": ["quantize"], "robustness_options": options}})
+    text = portable_recipe_text(recipe)
+    assert str(tmp_path) not in text and "original_model: ./target" in text
+    assert recipe["eval.robustness_options"] == options  # the run's own recipe keeps its paths
