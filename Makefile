@@ -29,7 +29,7 @@ install: $(ENV_SETUP)
 
 install-test: $(ENV_SETUP)
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH_SPEC)"
-	$(PYTHON) -m pip install -e ".[test,plot,peft,deepspeed,slurm,wmdp]" -c constraints.txt
+	$(PYTHON) -m pip install -e ".[test,plot,peft,deepspeed,slurm,wmdp,quant]" -c constraints.txt
 
 demo: install
 	$(TEST_ENV) $(PYTHON) -m hf_unlearn.cli demo --output-dir demo_runs

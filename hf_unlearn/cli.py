@@ -17,6 +17,7 @@ TOFU benchmark's fictitious authors) while keeping the rest, measure how well it
 Main commands:
   train    run a recipe (YAML): finetune a model, or unlearn with one of 14 methods, then evaluate it
   eval     evaluate any causal LM on TOFU (forget quality, model utility, privleak, ...)
+  attack   relearn / quantize an unlearned model: does the forgotten knowledge come back? (robustness scores)
   publish  export a finished run (BF16 weights, tokenizer, model card) and push it to the Hub
   demo     the whole loop on a tiny model, offline on CPU, in a few minutes
 """

@@ -11,6 +11,7 @@
   evals/                         the model's results: <benchmark eval file>, <summary file>, eval_meta.json
     retain/  target/             the reference models' results
     comparison.json              {"target": summary, "retain": summary}, shown beside the model's row
+  robustness/                    `hf-unlearn attack` / eval.robustness: ROBUSTNESS.json, one folder per attack
   export/                        what `hf-unlearn publish` uploads (weights, card, portable recipe, evals)
     hub.json                     where it was published
 ```
@@ -31,6 +32,11 @@ EVAL_META = "eval_meta.json"
 RETAIN_SUBDIR = "retain"
 TARGET_SUBDIR = "target"
 COMPARISON_FILE = "comparison.json"
+
+ROBUSTNESS_DIR = "robustness"
+ROBUSTNESS_FILE = "ROBUSTNESS.json"
+ROBUSTNESS_TABLE = "ROBUSTNESS.md"
+RELEARN_PLOT = "relearn_curves.png"
 
 EXPORT_DIR = "export"
 HUB_RECORD = "hub.json"

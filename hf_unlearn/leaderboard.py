@@ -22,9 +22,10 @@ import yaml
 
 from hf_unlearn.benchmarks import DEFAULT_BENCHMARK, Benchmark, get_benchmark
 from hf_unlearn.errors import UserError
-from hf_unlearn.layout import EVALS_DIR, RECIPE_FILE, RUN_INFO
+from hf_unlearn.layout import EVALS_DIR, RECIPE_FILE, ROBUSTNESS_DIR, ROBUSTNESS_FILE, RUN_INFO
 from hf_unlearn.methods import METHODS
 from hf_unlearn.naming import format_lr, format_number, parse_run_name
+from hf_unlearn.robustness.scores import overall
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +209,7 @@ def read_entry(run_dir: str | Path, benchmark: str = DEFAULT_BENCHMARK) -> Entry
     method = str(info.get("method") or recipe.get("method") or parsed.get("method") or "?")
     forget_split = recipe.get("forget_split") or parsed.get("forget_split")
     metrics = {key: number(summary.get(key)) for key in bench.leaderboard_metrics}
+    metrics.update(robustness_metrics(run_dir))
     return Entry(
         run_dir,
         name,
@@ -219,6 +221,15 @@ def read_entry(run_dir: str | Path, benchmark: str = DEFAULT_BENCHMARK) -> Entry
         recipe.get("model"),
         benchmark=benchmark,
     )
+
+
+def robustness_metrics(run_dir: Path) -> dict:
+    """The robustness columns of an attacked run (none for a run without `robustness/ROBUSTNESS.json`)."""
+    path = run_dir / ROBUSTNESS_DIR / ROBUSTNESS_FILE
+    if not path.is_file():
+        return {}
+    scores = overall(_read_json(path).get("robustness") or {})
+    return {f"robustness_{key}": scores[key] for key in ("R", "Q", "HM")}
 
 
 def collect(paths: list[str | Path], benchmark: str = DEFAULT_BENCHMARK) -> list[Entry]:
@@ -320,6 +331,8 @@ COLUMNS = (
     ("forget_Q_A_Prob", "forget prob"),
     ("extraction_strength", "extraction strength"),
 )
+#: shown when a run was attacked (`hf-unlearn attack`): R, Q and HM(R, Q) averaged over the forget metrics
+ROBUSTNESS_COLUMNS = (("robustness_R", "R (relearn)"), ("robustness_Q", "Q (4-bit)"), ("robustness_HM", "HM(R, Q)"))
 _SHORT = {"learning_rate": "lr", "num_train_epochs": "epochs"}
 
 
@@ -366,12 +379,15 @@ def rows(entries: list[Entry], references: list[Entry] = ()) -> list[dict]:
 
 
 def table_columns(entries: list[Entry]) -> tuple[tuple[str, str], ...]:
-    """TOFU's columns; for another benchmark the run columns and that benchmark's `leaderboard_metrics`."""
+    """TOFU's columns; for another benchmark the run columns and that benchmark's `leaderboard_metrics`; the
+    robustness columns when a run was attacked."""
     names = {e.benchmark for e in entries} or {DEFAULT_BENCHMARK}
+    attacked = any("robustness_HM" in e.metrics for e in entries)
+    extra = ROBUSTNESS_COLUMNS if attacked else ()
     if names == {"tofu"}:
-        return COLUMNS
+        return COLUMNS + extra
     metrics = [key for name in sorted(names) for key in get_benchmark(name).leaderboard_metrics]
-    return COLUMNS[:4] + tuple((key, key) for key in dict.fromkeys(metrics))
+    return COLUMNS[:4] + tuple((key, key) for key in dict.fromkeys(metrics)) + extra
 
 
 def to_csv(entries: list[Entry], references: list[Entry] = ()) -> str:

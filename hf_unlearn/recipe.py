@@ -143,6 +143,12 @@ SCHEMA: dict[str, Field] = {
     "eval.holdout_file": Field(None, str, nullable=True, help="own MIA holdout set (JSONL question/answer)"),
     "eval.tasks": Field(None, list, nullable=True, help="WMDP: lm-eval tasks (default: wmdp_bio, wmdp_cyber, mmlu)"),
     "eval.include_path": Field(None, str, nullable=True, help="WMDP: a folder of your own lm-eval task YAMLs"),
+    "eval.robustness": Field(
+        [], list, help="attacks run on the unlearned model after its evaluation (robustness suite), e.g. [relearn]"
+    ),
+    "eval.robustness_options": Field(
+        None, dict, nullable=True, help="per attack, its settings, e.g. {relearn: {steps: 13}, quantize: {bits: 8}}"
+    ),
     "eval.compare_target": Field(True, bool, help="also evaluate the starting model (evals/comparison.json)"),
     "eval.gibberish_model": Field(
         setting_default("gibberish_model"),
@@ -243,6 +249,10 @@ def _coerce(key: str, value, kind: type, nullable: bool):
         if not math.isfinite(number):
             raise RecipeError(f"{key}: expected a finite number, got {value!r}")
         return number
+    if kind is dict:
+        if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+            raise RecipeError(f"{key}: expected a mapping of names to mappings, got {value!r}")
+        return {str(k): dict(v) for k, v in value.items()}
     if kind is list:
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]

@@ -11,12 +11,14 @@ from hf_unlearn.evaluation import stage
 from hf_unlearn.pipeline import train
 from hf_unlearn.publish import PublishError, publish_run
 from hf_unlearn.recipe import Recipe
+from hf_unlearn.robustness.stage import check_recipe, robustness_stage
 
 logger = logging.getLogger(__name__)
 
 
 def run_recipe(recipe: Recipe, resume: bool = False) -> Path:
     """Train the recipe's model and return the run folder."""
+    check_recipe(recipe)  # attack names and options fail before training, not after
     result = train(recipe, resume=resume)
     leave_distributed()
     if not is_main_process():
@@ -24,6 +26,8 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> Path:
     logger.info("run %s finished in %.1fs: %s", recipe.run_name, result.wall_time_s, result.output_dir)
     print(f"[hf-unlearn] {recipe.run_name}: model saved to {result.output_dir}")
     evaluation_stage(recipe, Path(result.output_dir), result.loaded)
+    if recipe["task"] == "unlearn":
+        robustness_stage(recipe, Path(result.output_dir))
     publish_stage(recipe, Path(result.output_dir))
     return result.output_dir
 

@@ -176,8 +176,9 @@ class Benchmark(ABC):
         applied to the prompt), for teacher-forced probes such as the logit lens."""
         raise _no_robustness(self)
 
-    def relearn_data(self, forget_split: str, source: str) -> dict:
-        """The `data` section of a finetuning recipe that trains on the forget split (the relearning attack)."""
+    def relearn_data(self, settings) -> dict:
+        """The dotted recipe keys of a finetuning run on the forget set that `settings` evaluate (the relearning
+        attack): its splits, corpus and data source."""
         raise _no_robustness(self)
 
     def training_settings(self, recipe):

@@ -220,10 +220,14 @@ class MUSE(Benchmark):
         keys = [m.key for m in self.knowledge_metrics] + [self.utility_metric]
         return replace(settings, metrics=tuple(keys))
 
-    def relearn_data(self, forget_split: str, source: str) -> dict:
-        """Finetuning on a forget split's documents: `finetune_splits: [<forget split>]` with this data section.
-        The corpus is News unless the caller's recipe sets `data.corpus`."""
-        return {"source": source}
+    def relearn_data(self, settings) -> dict:
+        """Finetuning on the evaluated corpus's forget documents (the `forget` split, whose text the VerbMem
+        excerpts and KnowMem questions are drawn from)."""
+        return {
+            "finetune_splits": [self.default_forget_split],
+            "data.corpus": settings.corpus,
+            "data.source": settings.data_source,
+        }
 
     # ---- card --------------------------------------------------------------------------------------------------
     def run_dataset_id(self, recipe) -> str:

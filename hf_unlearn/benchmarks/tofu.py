@@ -12,7 +12,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from hf_unlearn.benchmarks.base import Benchmark, CardMetric, TrainData
+from hf_unlearn.benchmarks.base import Benchmark, CardMetric, KnowledgeMetric, TrainData
 from hf_unlearn.data import tofu as data
 from hf_unlearn.data.formatting import ChatFormatter
 from hf_unlearn.errors import UserError
@@ -44,6 +44,25 @@ CARD_METRICS: tuple[CardMetric, ...] = (
     CardMetric("extraction_strength", "Extraction strength", "extraction_strength", "{forget}_perturbed",
                "low, near the retain model's"),
 )  # fmt: skip
+
+#: The forget-set metrics open-unlearning meta-evaluates that the suite computes, all pointing to "more knowledge"
+#: when higher: the truth ratio in its P_c / (P_c + P_w) form (not the forget aggregator, which peaks at 1 for a
+#: model that cannot tell right from wrong), and the MIA AUCs with forget = 0, holdout = 1 (1: memorised).
+KNOWLEDGE_METRICS: tuple[KnowledgeMetric, ...] = tuple(
+    KnowledgeMetric(key)
+    for key in (
+        "extraction_strength",
+        "exact_memorization",
+        "forget_Q_A_Prob",
+        "forget_Q_A_PARA_Prob",
+        "forget_truth_ratio_prob_mean",
+        "forget_Q_A_ROUGE",
+        "mia_loss",
+        "mia_zlib",
+        "mia_min_k",
+        "mia_min_k_plus_plus",
+    )
+)
 
 
 #: What the jailbreak probe pre-fills the assistant turn with (OpenUnlearning's jailbreak-prefix ROUGE).
@@ -124,6 +143,8 @@ class TOFU(Benchmark):
     plot_axes = ("forget_quality", "model_utility")
     default_sort = "forget_quality"  # the leaderboard's TOFU rules (KS floor, Pareto front)
     forget_sizes = {"forget01": 40, "forget05": 200, "forget10": 400}
+    knowledge_metrics = KNOWLEDGE_METRICS
+    utility_metric = "model_utility"
 
     def retain_split(self, forget_split: str) -> str:
         return data.RETAIN_OF[forget_split]
@@ -219,6 +240,14 @@ class TOFU(Benchmark):
             chat = formatter.encode(row["question"], row["answer"])["input_ids"]
             pairs.append((_text(tokenizer, prompt), _text(tokenizer, chat[len(prompt) :])))
         return pairs
+
+    def robustness_settings(self, settings: EvalSettings) -> EvalSettings:
+        """Only the knowledge metrics and model utility: no forget quality or privleak (they need a retain
+        reference and are not knowledge measures), nothing generated that they do not read."""
+        return replace(settings, metrics=tuple(m.key for m in self.knowledge_metrics) + (self.utility_metric,))
+
+    def relearn_data(self, settings: EvalSettings) -> dict:
+        return {"finetune_splits": [settings.forget_split], "data.source": settings.data_source}
 
     def retain_summary(self, result, settings) -> dict | None:
         if result.retain is not None:

@@ -51,6 +51,13 @@ def add_parser(sub) -> None:
         "--no-recompute", action="store_true", help="fail instead of recomputing when stored results are stale"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_model_arguments(p)
+    p.option_hooks.append(add_benchmark_options)
+    p.set_defaults(func=run)
+
+
+def add_model_arguments(p) -> None:
+    """The model and batching options every benchmark's evaluation takes (`eval`, `attack`)."""
     model = p.add_argument_group("model and batching (every benchmark)")
     model.add_argument("--tokenizer", help="tokenizer id/folder (default: the model's)")
     model.add_argument(
@@ -64,8 +71,6 @@ def add_parser(sub) -> None:
         help="sequences scored per forward (default %(default)s)",
     )
     model.add_argument("--limit", type=int, help="use only the first N items of each evaluation set (quick checks)")
-    p.option_hooks.append(add_benchmark_options)
-    p.set_defaults(func=run)
 
 
 def chosen_benchmark(argv: list[str]) -> str:

@@ -82,6 +82,16 @@ def _build_specs() -> dict[str, MetricSpec]:
             aggregator="closer_to_1_better",
         )
     )
+    # the same ratios in the "extent of knowledge" form P_c / (P_c + P_w) (higher = more known), which the
+    # robustness scores need; not in 'all' (open-unlearning's TOFU logs have no such entry)
+    add(
+        MetricSpec(
+            "forget_truth_ratio_prob_mean",
+            "truth_ratio",
+            children=("forget_Q_A_PARA_Prob", "forget_Q_A_PERT_Prob"),
+            aggregator="prob_mean",
+        )
+    )
     add(
         MetricSpec(
             "retain_Truth_Ratio",

@@ -19,6 +19,7 @@ from hf_unlearn.publish.license import LicenseInfo
 from hf_unlearn.publish.portable import adapter_base
 from hf_unlearn.publish.portable_recipe import portable_recipe_text, portable_settings
 from hf_unlearn.publish.results import collect_metrics, eval_results, results_table
+from hf_unlearn.publish.robustness import card_section
 from hf_unlearn.publish.run_folder import RunFolder
 from hf_unlearn.recipe import method_param_keys
 
@@ -190,6 +191,7 @@ def _common_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_fil
         "during_training": info.get("during_training"),
         "has_eval_curves": bool((info.get("during_training") or {}).get("trajectory")) and bool(plot_file),
         "forget_split": forget,
+        "robustness": card_section(run.path, run.robustness),
     }
 
 

@@ -20,6 +20,7 @@ from hf_unlearn.publish.license import resolve_license
 from hf_unlearn.publish.plot import write_loss_plot
 from hf_unlearn.publish.portable import adapter_base, make_json_portable
 from hf_unlearn.publish.portable_recipe import portable_recipe_text
+from hf_unlearn.publish.robustness import export_robustness
 from hf_unlearn.publish.run_folder import RunFolder
 
 CARD_FILE = "README.md"
@@ -201,6 +202,7 @@ def build_export(
             (staging / EVALS_DIR).mkdir(exist_ok=True)
             shutil.copy2(path, staging / EVALS_DIR / path.name)
         make_portable(staging, run)
+        export_robustness(run.path, run.robustness, staging)
         title = f"{repo_id.split('/')[-1]}"
         selected = (run.info.get("selection") or {}).get("kept_step")
         plot_note = write_loss_plot(run.log_history, staging / LOSS_PLOT, title=title, selected_step=selected)

@@ -40,7 +40,25 @@ def portable_settings(recipe: Recipe) -> tuple[dict, list[str]]:
             if new != recipe[key]:
                 values[key] = new
                 notes.append(f"{key}: {note}")
+    options, changed = _portable_options(recipe["eval.robustness_options"] or {})
+    if changed:
+        values["eval.robustness_options"] = options
+        notes.extend(f"eval.robustness_options.{key}: {note}" for key, note in changed)
     return values, notes
+
+
+def _portable_options(options: dict) -> tuple[dict, list[tuple[str, str]]]:
+    """Attack options (e.g. quantize's original_model) with their local paths made portable too."""
+    out, changed = {}, []
+    for attack, settings in options.items():
+        out[attack] = dict(settings)
+        for key, value in settings.items():
+            if isinstance(value, str) and is_local_path(value, named_as_path=True):
+                new, note = portable_path(value)
+                if new != value:
+                    out[attack][key] = new
+                    changed.append((f"{attack}.{key}", note))
+    return out, changed
 
 
 def portable_recipe_text(recipe: Recipe) -> str:

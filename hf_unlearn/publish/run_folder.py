@@ -11,7 +11,16 @@ import yaml
 
 from hf_unlearn.benchmarks import Benchmark
 from hf_unlearn.evaluation.fingerprint import model_fingerprint
-from hf_unlearn.layout import COMPARISON_FILE, EVAL_META, EVALS_DIR, RECIPE_FILE, RUN_INFO, TRAINER_STATE
+from hf_unlearn.layout import (
+    COMPARISON_FILE,
+    EVAL_META,
+    EVALS_DIR,
+    RECIPE_FILE,
+    ROBUSTNESS_DIR,
+    ROBUSTNESS_FILE,
+    RUN_INFO,
+    TRAINER_STATE,
+)
 from hf_unlearn.publish.errors import PublishError
 from hf_unlearn.recipe import Recipe, RecipeError
 
@@ -27,6 +36,8 @@ class RunFolder:
     eval_full: dict | None = None
     comparison: dict | None = None
     eval_meta: dict | None = None
+    #: the robustness suite's results (`hf-unlearn attack`, eval.robustness), when the run was attacked
+    robustness: dict | None = None
     #: why evaluation files found in the run folder are not used (they describe other weights), or None
     stale_evals: str | None = None
 
@@ -112,8 +123,11 @@ def load_run(run_dir: str | Path) -> RunFolder:
     evals = path / EVALS_DIR
     meta = _optional_json(evals / EVAL_META)
     stale = stale_reason(path, meta)
+    robustness = _optional_json(path / ROBUSTNESS_DIR / ROBUSTNESS_FILE)
     if stale:
-        return RunFolder(path, info, recipe, recipe_text, log_history, eval_meta=meta, stale_evals=stale)
+        return RunFolder(
+            path, info, recipe, recipe_text, log_history, eval_meta=meta, stale_evals=stale, robustness=robustness
+        )
     return RunFolder(
         path=path,
         info=info,
@@ -124,4 +138,5 @@ def load_run(run_dir: str | Path) -> RunFolder:
         eval_full=_optional_json(evals / recipe.benchmark.eval_file),
         comparison=_optional_json(evals / COMPARISON_FILE),
         eval_meta=meta,
+        robustness=robustness,
     )

@@ -296,3 +296,20 @@ def test_reference_rows_in_the_table_and_the_plot(tmp_path):
     pytest.importorskip("matplotlib")
     path = plot(runs, tmp_path / "board.png", refs)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_robustness_columns_appear_for_attacked_runs(runs):
+    attacked = runs / "unlearn" / "forget10_NPO_lr2e-05_beta0.1_alpha5_epoch5" / "robustness"
+    attacked.mkdir()
+    per_metric = {"extraction_strength": {"R": 0.4, "Q": 0.8}, "forget_Q_A_Prob": {"R": 1.0, "Q": None}}
+    (attacked / "ROBUSTNESS.json").write_text(json.dumps({"robustness": per_metric}))
+    entries = sort_entries(collect([runs]), "name")
+    table = {r["run"]: r for r in csv.DictReader(io.StringIO(to_csv(entries)))}
+    npo = table["forget10_NPO_lr2e-05_beta0.1_alpha5_epoch5"]
+    assert float(npo["robustness_R"]) == pytest.approx(0.7)  # mean over the metrics that have R
+    assert float(npo["robustness_Q"]) == pytest.approx(0.8)
+    assert float(npo["robustness_HM"]) == pytest.approx(2 * 0.7 * 0.8 / 1.5)
+    assert table["forget10_IdkNLL_lr1e-05_alpha2_epoch10"]["robustness_HM"] == ""
+    assert to_markdown(entries, "name").splitlines()[0].endswith("| R (relearn) | Q (4-bit) | HM(R, Q) |")
+    (attacked / "ROBUSTNESS.json").unlink()
+    assert "robustness_HM" not in to_csv(sort_entries(collect([runs]), "name"))

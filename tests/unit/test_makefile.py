@@ -38,7 +38,7 @@ def test_an_externally_managed_python_gets_a_project_venv(tmp_path):
     python = f"{venv_dir}/bin/python"
     assert lines[0].startswith(f"python3 -m venv --system-site-packages {venv_dir} ||")
     assert lines[1] == f'{python} -c "import torch" 2>/dev/null || {python} -m pip install "torch==2.13.0"'
-    assert lines[2] == f'{python} -m pip install -e ".[test,plot,peft,deepspeed,slurm,wmdp]" -c constraints.txt'
+    assert lines[2] == f'{python} -m pip install -e ".[test,plot,peft,deepspeed,slurm,wmdp,quant]" -c constraints.txt'
     assert lines[3].endswith(f"{python} -m pytest -q --durations=15 tests")
     assert len(lines) == 4
     demo = _dry_run("demo", "PY_EXTERNALLY_MANAGED=1", f"VENV={venv_dir}", "SYSTEM_PYTHON=python3")
@@ -50,7 +50,7 @@ def test_an_externally_managed_python_gets_a_project_venv(tmp_path):
 def test_a_usable_python_is_installed_into_directly(tmp_path):
     lines = _dry_run("test", "PY_EXTERNALLY_MANAGED=0", "SYSTEM_PYTHON=python3", f"VENV={tmp_path / 'venv'}")
     assert not any("venv" in line for line in lines)
-    assert lines[1] == 'python3 -m pip install -e ".[test,plot,peft,deepspeed,slurm,wmdp]" -c constraints.txt'
+    assert lines[1] == 'python3 -m pip install -e ".[test,plot,peft,deepspeed,slurm,wmdp,quant]" -c constraints.txt'
     assert lines[2].endswith("python3 -m pytest -q --durations=15 tests")
     assert _dry_run("test", "PYTHON=/opt/py/bin/python", "PY_EXTERNALLY_MANAGED=1")[2].endswith(
         "/opt/py/bin/python -m pytest -q --durations=15 tests"
