@@ -20,7 +20,8 @@ Attack an unlearned model to see whether the forgotten knowledge comes back, and
 (open-unlearning's robustness meta-evaluation). Attacks: {", ".join(ATTACKS)}. Each re-measures the benchmark's
 forget-set metrics (and model utility) on the attacked model. relearn finetunes the model on the forget set and
 the retain model identically as the control (R per metric); quantize reloads it in 4-bit NF4 with bitsandbytes
-(Q per metric). Writes DIR/{RESULT_FILE} (settings, before/after values, scores) and prints a table.
+(Q per metric); paraphrase and jailbreak re-prompt it (paraphrased questions, an answer pre-filled with
+"Sure, here is the answer:"); logit_lens reads the answer's probability at every layer. Writes DIR/{RESULT_FILE} (settings, before/after values, scores) and prints a table.
 
 Given a run folder, the benchmark, evaluation settings, retain model (eval.retain_model) and the model unlearning
 started from come from its recipe.yaml, and DIR defaults to RUN_DIR/{ROBUSTNESS_DIR}."""
