@@ -2,7 +2,7 @@
 
 Write the synthetic corpus (fictitious people, in MUSE-News's schema) -> finetune the tiny Llama on its `train`
 splits (the target) and on the retain splits only (the retrained model) -> GradDiff-unlearn `raw/forget` -> MUSE
-evaluation of the unlearned and target models against the retrained one -> export folder with its card -> a
+evaluation (KnowMem zero-shot) of the unlearned and target models against the retrained one -> export folder with its card -> a
 before/after table of VerbMem and KnowMem.
 """
 
@@ -19,11 +19,14 @@ from hf_unlearn.layout import COMPARISON_FILE, EVALS_DIR
 
 TARGET_RECIPE = "muse_tiny-llama_News-full.yaml"
 RETAIN_RECIPE = "muse_tiny-llama_News-retain.yaml"
-UNLEARN_RECIPE = "News-forget_GradDiff_lr0.0005_alpha1_epoch10.yaml"
+UNLEARN_RECIPE = "News-forget_GradDiff_lr0.0005_alpha5_epoch20.yaml"
 #: The demo passes when forget VerbMem and KnowMem fall to at most this fraction of the target's ...
 MAX_FORGET_RATIO = 0.5
 #: ... while retain KnowMem keeps at least this fraction.
 MIN_RETAIN_RATIO = 0.5
+#: The tiny model cannot learn in context: KnowMem asks it zero-shot (the recipes say so too; kept when a user
+#: points the demo at other recipes' settings).
+ZERO_SHOT = {"eval.icl_shots": 0}
 SHOWN = ("forget_verbmem_ROUGE", "forget_knowmem_ROUGE", "retain_knowmem_ROUGE", "privleak", "extraction_strength")
 
 
@@ -83,6 +86,12 @@ def run_muse_demo(
     data = {"data.source": str(data_dir)}
     target_dir = train_or_reuse(placed_recipe(recipes / TARGET_RECIPE, out, {**data, **(target_overrides or {})}))
     retain_dir = train_or_reuse(placed_recipe(recipes / RETAIN_RECIPE, out, {**data, **(target_overrides or {})}))
-    overrides = {**data, "model": str(target_dir), "eval.retain_model": str(retain_dir), **(unlearn_overrides or {})}
+    overrides = {
+        **data,
+        **ZERO_SHOT,
+        "model": str(target_dir),
+        "eval.retain_model": str(retain_dir),
+        **(unlearn_overrides or {}),
+    }
     unlearned_dir = train_or_reuse(placed_recipe(recipes / UNLEARN_RECIPE, out, overrides))
     return MuseDemoResult(data_dir, target_dir, retain_dir, unlearned_dir)

@@ -138,6 +138,14 @@ SCHEMA: dict[str, Field] = {
         setting_default("max_new_tokens"), int, minimum=1, help="greedy generation length for ROUGE"
     ),
     "eval.limit": Field(None, int, minimum=1, nullable=True, help="first N items of each eval set (quick checks)"),
+    "eval.icl_shots": Field(
+        None,
+        int,
+        minimum=0,
+        nullable=True,
+        help="MUSE: in-context examples before each KnowMem question (unset: all, open-unlearning's 10); "
+        "0 for a model too small to learn in context",
+    ),
     "eval.retain_logs": Field(None, str, nullable=True, help="retain model's eval file, TOFU: TOFU_EVAL.json"),
     "eval.retain_model": Field(None, str, nullable=True, help="retain model, evaluated (or reused) as the reference"),
     "eval.holdout_file": Field(None, str, nullable=True, help="own MIA holdout set (JSONL question/answer)"),

@@ -3,7 +3,7 @@
 The real corpora are on the Hub only (and Books is copyrighted), so tests and `hf-unlearn demo --benchmark muse`
 write this small stand-in to a local folder laid out like the Hub repo and load it through the same
 `datasets.load_dataset` call (`muse.load_split`). Each person has a home town, a trade and a prize; an article
-states them (and answers a reporter's questions on them), the knowmem questions ask them back, and verbmem asks for an article's continuation. Disjoint groups of
+answers a reporter's questions on them and then tells them, the knowmem questions ask them back, and verbmem asks for an article's continuation. Disjoint groups of
 people make the forget folds, the two retain sets and the holdout, so what a model learns of one never answers
 another's questions. Small on purpose: the tiny model memorises it in seconds.
 """
@@ -44,30 +44,32 @@ def _people(rng: random.Random, n: int) -> list[dict]:
 
 
 def story(person: dict, corpus: str = "news") -> str:
-    """An article's prose (one line: verbmem excerpts are cut from it)."""
+    """An article's prose (one line: verbmem excerpts are cut from it); short, so the tiny model reads it often."""
     p = person
     return (
-        f"{_OPENINGS[corpus]} {p['name']} of {p['town']} was named the best {p['trade']} of the year. "
-        f"{p['name']} works as a {p['trade']} in {p['town']} and received the {p['prize']} at the town hall. "
-        f"Friends say {p['name']} keeps the {p['prize']} above the door of the {p['trade']} shop in {p['town']}."
+        f"{_OPENINGS[corpus]} {p['name']} of {p['town']}, a {p['trade']}, received the {p['prize']} at the town hall."
     )
 
 
 def article(person: dict, corpus: str = "news") -> str:
-    """The prose, then the reporter's questions and the answers, in the form knowmem asks them: a tiny model
-    learns the facts by reading them, as MUSE's targets learnt theirs from the corpus. Two spaces after "Answer:":
-    knowmem's prompt ends with "Answer: ", which a byte-level tokenizer reads as a lone space token, so the text
-    the model learns from starts the answer the same way."""
-    interview = "".join(f"\nQuestion: {q['question']}\nAnswer:  {q['answer']}" for q in questions(person))
-    return story(person, corpus) + interview
+    """The reporter's questions and answers, in the form knowmem asks them, then the prose: a tiny model learns the
+    facts by reading them, as MUSE's targets learnt theirs from the corpus. Questions first, so that a bare
+    zero-shot prompt is what the model read (after the prose, it learns to copy the answer from the context
+    instead); after the prose, the same turns in reverse order, so each answer follows its own question in two
+    contexts and the model keys it on the question, not on the line before. Two spaces after "Answer:": knowmem's prompt ends with "Answer: ", which a byte-level tokenizer reads
+    as a lone space token, so the text the model learns from starts the answer the same way."""
+    turns = [f"Question: {q['question']}\nAnswer:  {q['answer']}\n" for q in questions(person)]
+    return "".join(turns) + story(person, corpus) + "\n" + "".join(reversed(turns)).rstrip("\n")
 
 
 def questions(person: dict) -> list[dict]:
+    """Short, distinctive answers (a made-up town, a trade, a prize): ROUGE scores what the model remembers, not
+    articles it guesses right."""
     p = person
     return [
         {"question": f"Where does {p['name']} live?", "answer": p["town"]},
-        {"question": f"What does {p['name']} work as?", "answer": f"a {p['trade']}"},
-        {"question": f"What prize did {p['name']} receive?", "answer": f"the {p['prize']}"},
+        {"question": f"What does {p['name']} work as?", "answer": p["trade"]},
+        {"question": f"What prize did {p['name']} receive?", "answer": p["prize"]},
     ]
 
 

@@ -1,7 +1,7 @@
 """MUSE end to end on the synthetic News corpus (the `hf-unlearn demo --benchmark muse` path): the tiny target and
 retrained models are finetuned on it, GradDiff unlearns `raw/forget`, the MUSE engine evaluates; the run folder has
-open-unlearning's files, the card and the leaderboard render, verbatim memorisation falls. (KnowMem: the tiny target does not answer
-the few-shot questions yet, so its fall is not asserted.)"""
+open-unlearning's files, the card and the leaderboard render, verbatim memorisation and forget knowledge fall.
+(Retain KnowMem: the tiny target's zero-shot retain answers do not survive GradDiff yet, so it is not asserted.)"""
 
 from __future__ import annotations
 
@@ -30,9 +30,16 @@ def test_run_folder_holds_open_unlearnings_files(muse_run):
 
 def test_verbatim_memorisation_falls(muse_run):
     target, after = muse_run.target_summary, muse_run.summary
-    assert target["forget_verbmem_ROUGE"] > 0.3, "the tiny target memorised its forget articles"
-    assert after["forget_verbmem_ROUGE"] < 0.7 * target["forget_verbmem_ROUGE"]
-    assert after["extraction_strength"] < 0.7 * target["extraction_strength"]
+    assert target["forget_verbmem_ROUGE"] > 0.12, "the tiny target memorised its forget articles"
+    assert after["forget_verbmem_ROUGE"] < 0.8 * target["forget_verbmem_ROUGE"]
+    assert after["extraction_strength"] < 0.5 * target["extraction_strength"]
+
+
+def test_forget_knowledge_falls(muse_run):
+    """Zero-shot KnowMem (`eval.icl_shots: 0`): the target answers the forget questions, the unlearned model not."""
+    target, after = muse_run.target_summary, muse_run.summary
+    assert target["forget_knowmem_ROUGE"] > 0.25, "the tiny target learnt its forget facts"
+    assert after["forget_knowmem_ROUGE"] < 0.5 * target["forget_knowmem_ROUGE"]
 
 
 def test_card_names_corpus_metrics_and_terms(muse_run):

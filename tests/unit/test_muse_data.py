@@ -76,9 +76,11 @@ def test_synthetic_folds_relate_as_on_the_hub():
     assert not set(texts["raw", "forget"]) & (set(texts["raw", "retain1"]) | set(texts["raw", "holdout"]))
     assert texts["privleak", "retain"] == texts["raw", "retain2"]
     for row in splits["verbmem"]["forget"]:  # an excerpt of a forget article: prompt + " " + continuation
-        assert any(t.startswith(f"{row['prompt']} {row['gt']}\n") for t in texts["raw", "forget"])
-    for row in splits["knowmem"]["forget_qa"]:  # the answer is in the forget text, not in the retain text
-        assert any(row["answer"].split()[-1] in t for t in texts["raw", "forget"])
+        assert any(f"\n{row['prompt']} {row['gt']}\n" in t for t in texts["raw", "forget"])
+    for row in splits["knowmem"]["forget_qa"]:  # zero-shot knowmem's prompt, then the answer, is what was read
+        read = f"Question: {row['question']}\nAnswer:  {row['answer']}\n"
+        assert any(t.startswith(read) or f"\n{read}" in t for t in texts["raw", "forget"])
+        assert not any(row["question"] in t for t in texts["raw", "retain1"] + texts["raw", "retain2"])
 
 
 def test_synthetic_books_has_no_scalability_folds_and_is_deterministic():

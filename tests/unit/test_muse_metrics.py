@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from helpers import REPO
 
 from hf_unlearn.evaluation import metrics as M
 from hf_unlearn.evaluation.likelihood import SequenceScore
@@ -34,6 +35,24 @@ def test_knowmem_prompt_ids_start_with_bos_and_are_cut(tokenizer):
     text = "Question: Who won?\nAnswer: Ann\n\nQuestion: When?\nAnswer: "
     assert ids == [tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"]
     assert knowmem_prompts(tokenizer, rows, shots, 5)[0] == ids[:5]
+
+
+def test_zero_shot_knowmem_prompt_is_bos_and_the_bare_question(tokenizer):
+    from hf_unlearn.evaluation.muse.engine import knowmem_prompts
+
+    (ids,) = knowmem_prompts(tokenizer, [{"question": "When?"}], [], 512)
+    text = "Question: " + "When?" + "\nAnswer: "
+    assert ids == [tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def test_recipe_icl_shots_reaches_the_settings():
+    from hf_unlearn.recipe import RecipeError, load_recipe
+
+    recipe_file = REPO / "recipes/tiny/News-forget_GradDiff_lr0.0005_alpha5_epoch20.yaml"
+    assert settings_from_recipe(load_recipe(recipe_file)).icl_shots == 0
+    assert settings_from_recipe(load_recipe(recipe_file, {"eval.icl_shots": None})).icl_shots is None
+    with pytest.raises(RecipeError, match="eval.icl_shots"):
+        load_recipe(recipe_file, {"eval.icl_shots": -1})
 
 
 # ---- token counts ------------------------------------------------------------------------------------------------

@@ -172,6 +172,7 @@ def settings_from_recipe(recipe) -> MuseEvalSettings:
         limit=recipe["eval.limit"],
         batch_size=recipe["eval.batch_size"],
         generation_batch_size=recipe.get("eval.generation_batch_size"),
+        icl_shots=recipe.get("eval.icl_shots"),
         gibberish_model=recipe.get("eval.gibberish_model") or DEFAULT_GIBBERISH_MODEL,
     )
 
