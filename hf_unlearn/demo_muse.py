@@ -1,7 +1,7 @@
 """The MUSE demo: the MUSE pipeline on CPU, offline, in a few minutes, on a synthetic News corpus.
 
 Write the synthetic corpus (fictitious people, in MUSE-News's schema) -> finetune the tiny Llama on its `train`
-splits (the target) and on the retain splits only (the retrained model) -> GradDiff-unlearn `raw/forget` -> MUSE
+splits (the target) and on the retain splits only (the retrained model) -> WGA-unlearn `raw/forget` -> MUSE
 evaluation (KnowMem zero-shot) of the unlearned and target models against the retrained one -> export folder with its card -> a
 before/after table of VerbMem and KnowMem.
 """
@@ -19,7 +19,7 @@ from hf_unlearn.layout import COMPARISON_FILE, EVALS_DIR
 
 TARGET_RECIPE = "muse_tiny-llama_News-full.yaml"
 RETAIN_RECIPE = "muse_tiny-llama_News-retain.yaml"
-UNLEARN_RECIPE = "News-forget_GradDiff_lr0.0005_alpha5_epoch20.yaml"
+UNLEARN_RECIPE = "News-forget_WGA_lr0.001_beta1_alpha5_epoch12.yaml"
 #: The demo passes when forget VerbMem and KnowMem fall to at most this fraction of the target's ...
 MAX_FORGET_RATIO = 0.5
 #: ... while retain KnowMem keeps at least this fraction.

@@ -1,7 +1,9 @@
 """MUSE end to end on the synthetic News corpus (the `hf-unlearn demo --benchmark muse` path): the tiny target and
-retrained models are finetuned on it, GradDiff unlearns `raw/forget`, the MUSE engine evaluates; the run folder has
-open-unlearning's files, the card and the leaderboard render, verbatim memorisation and forget knowledge fall.
-(Retain KnowMem: the tiny target's zero-shot retain answers do not survive GradDiff yet, so it is not asserted.)"""
+retrained models are finetuned on it, WGA unlearns `raw/forget`, the MUSE engine evaluates; the run folder has
+open-unlearning's files, the card and the leaderboard render, verbatim memorisation and forget knowledge fall while
+retain knowledge stays. The margins are wide: measured with 1 and 2 threads, AVX2 kernels and another corpus seed,
+the unlearned / target ratios were <= 0.2 (forget VerbMem, KnowMem, extraction strength) and 0.71-1.25 (retain
+KnowMem)."""
 
 from __future__ import annotations
 
@@ -24,22 +26,27 @@ def test_run_folder_holds_open_unlearnings_files(muse_run):
         assert (evals / name).is_file(), name
     summary = json.loads((evals / "MUSE_SUMMARY.json").read_text())
     assert {"forget_verbmem_ROUGE", "forget_knowmem_ROUGE", "retain_knowmem_ROUGE"} <= set(summary)
-    assert muse_run.unlearned_dir.name.startswith("News-forget_GradDiff_")
+    assert muse_run.unlearned_dir.name.startswith("News-forget_WGA_")
     assert (muse_run.unlearned_dir / "export" / "README.md").is_file()
 
 
 def test_verbatim_memorisation_falls(muse_run):
     target, after = muse_run.target_summary, muse_run.summary
-    assert target["forget_verbmem_ROUGE"] > 0.12, "the tiny target memorised its forget articles"
-    assert after["forget_verbmem_ROUGE"] < 0.8 * target["forget_verbmem_ROUGE"]
+    assert target["forget_verbmem_ROUGE"] > 0.2, "the tiny target memorised its forget articles"
+    assert target["extraction_strength"] > 0.4
+    assert after["forget_verbmem_ROUGE"] < 0.5 * target["forget_verbmem_ROUGE"]
     assert after["extraction_strength"] < 0.5 * target["extraction_strength"]
 
 
-def test_forget_knowledge_falls(muse_run):
-    """Zero-shot KnowMem (`eval.icl_shots: 0`): the target answers the forget questions, the unlearned model not."""
+def test_forget_knowledge_falls_and_retain_knowledge_stays(muse_run):
+    """Zero-shot KnowMem (`eval.icl_shots: 0`): the target answers both sides' questions; the unlearned model no
+    longer answers the forget ones and still answers the retain ones (people the retain loss never saw)."""
     target, after = muse_run.target_summary, muse_run.summary
-    assert target["forget_knowmem_ROUGE"] > 0.25, "the tiny target learnt its forget facts"
+    assert target["forget_knowmem_ROUGE"] > 0.4, "the tiny target learnt its forget facts"
+    assert target["retain_knowmem_ROUGE"] > 0.3, "the tiny target learnt its retain facts"
     assert after["forget_knowmem_ROUGE"] < 0.5 * target["forget_knowmem_ROUGE"]
+    assert after["retain_knowmem_ROUGE"] > 0.5 * target["retain_knowmem_ROUGE"]
+    assert muse_run.passed
 
 
 def test_card_names_corpus_metrics_and_terms(muse_run):

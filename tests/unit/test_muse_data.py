@@ -83,6 +83,23 @@ def test_synthetic_folds_relate_as_on_the_hub():
         assert not any(row["question"] in t for t in texts["raw", "retain1"] + texts["raw", "retain2"])
 
 
+def test_synthetic_forget_side_says_nothing_the_retain_side_says():
+    """Unlearning the forget articles must not push down the words retain answers are made of, and a model that
+    forgot them must not score VerbMem by writing what the retain articles also say."""
+    splits = build_splits("news")
+    forget_qa, retain_qa = splits["knowmem"]["forget_qa"], splits["knowmem"]["retain_qa"]
+    assert len(forget_qa) == len(retain_qa) >= 12  # a score moves in steps of 1/12 or finer
+
+    def words(texts) -> set[str]:
+        return {w.strip(".,:?()").lower() for t in texts for w in t.split()}
+
+    assert not words(q["answer"] for q in forget_qa) & words(q["answer"] for q in retain_qa)
+    retain_words = words(r["text"] for s in ("retain1", "retain2") for r in splits["raw"][s])
+    for row in splits["verbmem"]["forget"]:
+        continuation = row["gt"].split()
+        assert len(words(continuation) - retain_words) >= 0.75 * len(set(continuation)), row
+
+
 def test_synthetic_books_has_no_scalability_folds_and_is_deterministic():
     books = build_splits("books")
     assert set(books) == set(muse.SPLITS["books"]) and "scal" not in books

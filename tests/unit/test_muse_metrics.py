@@ -48,7 +48,7 @@ def test_zero_shot_knowmem_prompt_is_bos_and_the_bare_question(tokenizer):
 def test_recipe_icl_shots_reaches_the_settings():
     from hf_unlearn.recipe import RecipeError, load_recipe
 
-    recipe_file = REPO / "recipes/tiny/News-forget_GradDiff_lr0.0005_alpha5_epoch20.yaml"
+    recipe_file = REPO / "recipes/tiny/News-forget_WGA_lr0.001_beta1_alpha5_epoch12.yaml"
     assert settings_from_recipe(load_recipe(recipe_file)).icl_shots == 0
     assert settings_from_recipe(load_recipe(recipe_file, {"eval.icl_shots": None})).icl_shots is None
     with pytest.raises(RecipeError, match="eval.icl_shots"):
