@@ -8,8 +8,11 @@ to older numbers. Stored results are reused only when their fingerprint matches.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +22,8 @@ from hf_unlearn.evaluation import fingerprint as fp
 from hf_unlearn.evaluation.settings import EvalInputError, EvalSettings
 from hf_unlearn.evaluation.suite import summary
 from hf_unlearn.layout import EVAL_META
+
+logger = logging.getLogger(__name__)
 
 EVAL_FILE = "TOFU_EVAL.json"
 SUMMARY_FILE = "TOFU_SUMMARY.json"
@@ -111,6 +116,72 @@ def read_stored(path: Path) -> dict | None:
 
 def read_existing(output_dir: Path, eval_file: str = EVAL_FILE) -> tuple[dict | None, dict | None]:
     return read_stored(output_dir / eval_file), read_stored(output_dir / EVAL_META)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What eval_meta.json says about a fresh computation besides the fingerprint."""
+
+    model: str
+    model_dir: Path
+    device: str
+    start: float  # time.perf_counter() when the evaluation began
+    version: str
+
+
+def reuse_or_compute(
+    output_dir: Path,
+    top: tuple[str, ...],
+    model_sha: str,
+    identity: dict,
+    reference_id: str | None,
+    retain_logs: str | Path | None,
+    no_recompute: bool,
+    compute: Callable[[], tuple[dict, dict]],
+    reference_metrics: Callable[[dict], dict],
+    provenance: Provenance,
+    eval_file: str = EVAL_FILE,
+    summary_file: str = SUMMARY_FILE,
+) -> tuple[dict, dict, dict, bool, dict]:
+    """Every benchmark's store rule: reuse the stored results when their fingerprint matches (recomputing only the
+    reference metrics when the reference changed), otherwise `compute()` the model metrics (or, with
+    `no_recompute`, stop and say what changed), add `reference_metrics(results)`, and write the files.
+    Returns (results, top-level summary, meta, reused, stats)."""
+    fingerprint = fp.combine({"model_sha256": model_sha, "settings": identity})
+    logs = str(retain_logs) if retain_logs else None
+    stored, meta = read_existing(output_dir, eval_file)
+    if stored is not None and meta is not None and meta.get("fingerprint") == fingerprint:
+        results = dict(stored)
+        if meta.get("reference_id") == reference_id:
+            return results, summary(results, top), meta, True, {}
+        results.update(reference_metrics(results))
+        meta = {**meta, "reference_id": reference_id, "retain_logs": logs}
+        return results, write_results(output_dir, results, top, meta, eval_file, summary_file), meta, True, {}
+    if stored is not None or meta is not None:
+        why = what_changed(meta, model_sha, identity)
+        if no_recompute:
+            raise StaleResultsError(
+                f"stored results in {output_dir} do not match this model/settings ({why}); "
+                "drop --no-recompute to recompute them"
+            )
+        logger.warning("stored results in %s are stale (%s): recomputing", output_dir, why)
+    results, stats = compute()
+    results.update(reference_metrics(results))
+    meta = {
+        "fingerprint": fingerprint,
+        "model": provenance.model,
+        "model_dir": str(provenance.model_dir),
+        "model_sha256": model_sha,
+        "settings": identity,
+        "reference_id": reference_id,
+        "retain_logs": logs,
+        "device": provenance.device,
+        "wall_time_s": round(time.perf_counter() - provenance.start, 2),
+        "stats": stats,
+        "hf_unlearn_version": provenance.version,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return results, write_results(output_dir, results, top, meta, eval_file, summary_file), meta, False, stats
 
 
 def what_changed(meta: dict | None, model_sha: str, identity: dict) -> str:

@@ -22,7 +22,7 @@ from hf_unlearn.evaluation.muse.report import title
 from hf_unlearn.evaluation.muse.settings import MuseEvalSettings, MuseInputError, closure
 from hf_unlearn.evaluation.muse.suite import ICL_SETS, SETS, compute_model_metrics, needs, reference_metrics
 from hf_unlearn.evaluation.report import render_table, speed_line
-from hf_unlearn.evaluation.store import EvalResult, StaleResultsError, read_existing, what_changed
+from hf_unlearn.evaluation.store import EvalResult, Provenance, reuse_or_compute
 from hf_unlearn.evaluation.suite import summary
 from hf_unlearn.layout import RETAIN_SUBDIR
 from hf_unlearn.models import (
@@ -94,46 +94,20 @@ def evaluate(
     sets = load_sets(settings, need.datasets)
     model_sha = fp.model_fingerprint(model_dir)
     classifier = resolve_classifier(settings.gibberish_model) if need.classifier else None
-    identity = store.identity(settings, sets, tokenizer_dir, classifier.identity() if classifier else None)
-    fingerprint = fp.combine({"model_sha256": model_sha, "settings": identity})
-
-    stored, meta = read_existing(output_dir, store.EVAL_FILE)
-    reused = stored is not None and meta is not None and meta.get("fingerprint") == fingerprint
-    stats: dict = {}
-    if reused:
-        results = dict(stored)
-        if meta.get("reference_id") == reference_id:
-            top_summary = summary(results, top)
-        else:
-            results.update(reference_metrics(names, results, results if self_reference else reference))
-            meta = {**meta, "reference_id": reference_id, "retain_logs": str(retain_logs) if retain_logs else None}
-            top_summary = store.write_results(output_dir, results, top, meta)
-    else:
-        if stored is not None or meta is not None:
-            why = what_changed(meta, model_sha, identity)
-            if no_recompute:
-                raise StaleResultsError(
-                    f"stored results in {output_dir} do not match this model/settings ({why}); "
-                    "drop --no-recompute to recompute them"
-                )
-            logger.warning("stored results in %s are stale (%s): recomputing", output_dir, why)
-        results, stats = _compute(model_dir, tokenizer_dir, settings, sets, names, progress, classifier)
-        results.update(reference_metrics(names, results, results if self_reference else reference))
-        meta = {
-            "fingerprint": fingerprint,
-            "model": str(model),
-            "model_dir": str(model_dir),
-            "model_sha256": model_sha,
-            "settings": identity,
-            "reference_id": reference_id,
-            "retain_logs": str(retain_logs) if retain_logs else None,
-            "device": settings.resolved_device(),
-            "wall_time_s": round(time.perf_counter() - start, 2),
-            "stats": stats,
-            "hf_unlearn_version": package_version(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        top_summary = store.write_results(output_dir, results, top, meta)
+    results, top_summary, meta, reused, stats = reuse_or_compute(
+        output_dir,
+        top,
+        model_sha,
+        store.identity(settings, sets, tokenizer_dir, classifier.identity() if classifier else None),
+        reference_id,
+        retain_logs,
+        no_recompute,
+        compute=lambda: _compute(model_dir, tokenizer_dir, settings, sets, names, progress, classifier),
+        reference_metrics=lambda results: reference_metrics(names, results, results if self_reference else reference),
+        provenance=Provenance(str(model), model_dir, settings.resolved_device(), start, package_version()),
+        eval_file=store.EVAL_FILE,
+        summary_file=store.SUMMARY_FILE,
+    )
     table = render_table(results, top, title(model, settings, sets, reused), retain.results if retain else reference)
     if echo:
         if retain is not None:
