@@ -14,13 +14,16 @@ from pathlib import Path
 from hf_unlearn.benchmarks import get_benchmark
 from hf_unlearn.benchmarks.tofu import build_dataset
 from hf_unlearn.data.formatting import ChatFormatter
-from hf_unlearn.layout import EVALS_DIR, RECIPE_FILE, RUN_INFO
+from hf_unlearn.finished_run import finished_with
+from hf_unlearn.layout import EVALS_DIR
 from hf_unlearn.recipe import Recipe, load_recipe
 from hf_unlearn.run import run_recipe
 
 TARGET_RECIPE = "tofu_tiny-llama_full.yaml"
 RETAIN_RECIPE = "tofu_tiny-llama_retain99.yaml"
 UNLEARN_RECIPE = "forget01_GradDiff_lr0.0005_alpha5_epoch10.yaml"
+#: Where `make demo` and `hf-unlearn demo` write their runs (recipes/tiny's unlearning recipes name its folders).
+DEMO_DIR = "demo_runs"
 #: Acceptance of the embedded default (issue 2): forget probability at most half the target's, retain at least 80%.
 MAX_FORGET_RATIO = 0.5
 MIN_RETAIN_RATIO = 0.8
@@ -35,22 +38,18 @@ def tiny_recipes_dir() -> Path:
     raise FileNotFoundError("recipes/tiny not found: run the demo from the hf-unlearn checkout")
 
 
-def _finished_with(recipe: Recipe, directory: Path) -> bool:
-    """A finished run of exactly this recipe is reused instead of retrained."""
-    import yaml
+def train_or_reuse(recipe: Recipe, overwrite: bool = False, reuse: bool = True) -> Path:
+    """A finished run of exactly this recipe is reused (`finished_run`'s rule); anything else is trained.
 
-    info, saved = directory / RUN_INFO, directory / RECIPE_FILE
-    if not (info.exists() and saved.exists()):
-        return False
-    return json.loads(info.read_text()).get("finished") and yaml.safe_load(saved.read_text()) == recipe.to_yaml_dict()
-
-
-def train_or_reuse(recipe: Recipe) -> Path:
+    A finished run of another recipe stops the demo in one line unless `overwrite`. `reuse=False` says the run's
+    starting model was just trained again, so a finished run of this recipe is stale too and is replaced.
+    """
     directory = Path(recipe.output_dir)
-    if _finished_with(recipe, directory):
+    same = finished_with(recipe, directory)
+    if reuse and same:
         print(f"[hf-unlearn] reusing the finished run in {directory}")
         return directory
-    return run_recipe(recipe)
+    return run_recipe(recipe, overwrite=overwrite or same)
 
 
 @dataclass
@@ -115,21 +114,44 @@ def placed_recipe(path: Path, out: Path, overrides: dict) -> Recipe:
     return load_recipe(path, {**overrides, "output_dir": str(out / recipe["task"] / recipe.run_name)})
 
 
-def run_demo(
-    output_dir: str | Path = "demo_runs",
+def train_demo_runs(
+    out: Path,
+    recipe_files: tuple[str, str, str],
     target_overrides: dict | None = None,
     unlearn_overrides: dict | None = None,
-) -> DemoResult:
+    overwrite: bool = False,
+) -> tuple[Path, Path, Recipe, Path]:
+    """Train (or reuse) a demo's target, retain and unlearned runs (`recipe_files`, in that order, from
+    recipes/tiny) under `out`: (target folder, retain folder, unlearning recipe, unlearned folder). The unlearned run
+    is redone whenever the target it starts from or the retain model it is evaluated against was trained again."""
     recipes = tiny_recipes_dir()
-    out = Path(output_dir)
-    target_dir = train_or_reuse(placed_recipe(recipes / TARGET_RECIPE, out, target_overrides or {}))
-    retain_dir = train_or_reuse(placed_recipe(recipes / RETAIN_RECIPE, out, target_overrides or {}))
+    target_file, retain_file, unlearn_file = recipe_files
+    target = placed_recipe(recipes / target_file, out, target_overrides or {})
+    retain = placed_recipe(recipes / retain_file, out, target_overrides or {})
+    upstream_reused = all(finished_with(r, r.output_dir) for r in (target, retain))
+    target_dir = train_or_reuse(target, overwrite)
+    retain_dir = train_or_reuse(retain, overwrite)
     unlearn = placed_recipe(
-        recipes / UNLEARN_RECIPE,
+        recipes / unlearn_file,
         out,
         {"model": str(target_dir), "eval.retain_model": str(retain_dir), **(unlearn_overrides or {})},
     )
-    unlearned_dir = train_or_reuse(unlearn)
+    return target_dir, retain_dir, unlearn, train_or_reuse(unlearn, overwrite, reuse=upstream_reused)
+
+
+def run_demo(
+    output_dir: str | Path = DEMO_DIR,
+    target_overrides: dict | None = None,
+    unlearn_overrides: dict | None = None,
+    overwrite: bool = False,
+) -> DemoResult:
+    target_dir, retain_dir, unlearn, unlearned_dir = train_demo_runs(
+        Path(output_dir),
+        (TARGET_RECIPE, RETAIN_RECIPE, UNLEARN_RECIPE),
+        target_overrides,
+        unlearn_overrides,
+        overwrite,
+    )
     probabilities = {
         "target": answer_probabilities(target_dir, unlearn),
         "unlearned": answer_probabilities(unlearned_dir, unlearn),

@@ -14,12 +14,14 @@ from pathlib import Path
 
 from hf_unlearn.benchmarks import get_benchmark
 from hf_unlearn.data.muse_synthetic import write_synthetic_muse
-from hf_unlearn.demo import placed_recipe, tiny_recipes_dir, train_or_reuse
+from hf_unlearn.demo import DEMO_DIR, train_demo_runs
 from hf_unlearn.layout import COMPARISON_FILE, EVALS_DIR
 
 TARGET_RECIPE = "muse_tiny-llama_News-full.yaml"
 RETAIN_RECIPE = "muse_tiny-llama_News-retain.yaml"
 UNLEARN_RECIPE = "News-forget_WGA_lr0.001_beta1_alpha5_epoch12.yaml"
+#: The synthetic corpus, inside the demo's output folder.
+CORPUS_DIR = "MUSE-News-synthetic"
 #: The demo passes when forget VerbMem and KnowMem fall to at most this fraction of the target's ...
 MAX_FORGET_RATIO = 0.5
 #: ... while retain KnowMem keeps at least this fraction.
@@ -76,22 +78,19 @@ def format_table(result: MuseDemoResult) -> str:
 
 
 def run_muse_demo(
-    output_dir: str | Path = "demo_runs",
+    output_dir: str | Path = DEMO_DIR,
     target_overrides: dict | None = None,
     unlearn_overrides: dict | None = None,
+    overwrite: bool = False,
 ) -> MuseDemoResult:
-    recipes = tiny_recipes_dir()
     out = Path(output_dir)
-    data_dir = write_synthetic_muse(out / "MUSE-News-synthetic", "news")
+    data_dir = write_synthetic_muse(out / CORPUS_DIR, "news")
     data = {"data.source": str(data_dir)}
-    target_dir = train_or_reuse(placed_recipe(recipes / TARGET_RECIPE, out, {**data, **(target_overrides or {})}))
-    retain_dir = train_or_reuse(placed_recipe(recipes / RETAIN_RECIPE, out, {**data, **(target_overrides or {})}))
-    overrides = {
-        **data,
-        **ZERO_SHOT,
-        "model": str(target_dir),
-        "eval.retain_model": str(retain_dir),
-        **(unlearn_overrides or {}),
-    }
-    unlearned_dir = train_or_reuse(placed_recipe(recipes / UNLEARN_RECIPE, out, overrides))
+    target_dir, retain_dir, _, unlearned_dir = train_demo_runs(
+        out,
+        (TARGET_RECIPE, RETAIN_RECIPE, UNLEARN_RECIPE),
+        {**data, **(target_overrides or {})},
+        {**data, **ZERO_SHOT, **(unlearn_overrides or {})},
+        overwrite,
+    )
     return MuseDemoResult(data_dir, target_dir, retain_dir, unlearned_dir)

@@ -209,12 +209,13 @@ def _suggest(key: str, candidates) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _flatten(data: dict, prefix: str = "") -> dict:
+def flatten(data: dict, prefix: str = "") -> dict:
+    """Nested YAML sections (data:, eval:) as the schema's dotted keys; other mappings stay values."""
     out = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, dict) and any(k.startswith(dotted + ".") for k in SCHEMA):
-            out.update(_flatten(value, dotted + "."))
+            out.update(flatten(value, dotted + "."))
         else:
             out[dotted] = value
     return out
@@ -333,8 +334,8 @@ class Recipe:
     # ---- construction -------------------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, raw: dict, overrides: dict | None = None, source: Path | None = None) -> Recipe:
-        flat = _flatten(raw or {})
-        flat.update(_flatten(overrides or {}))
+        flat = flatten(raw or {})
+        flat.update(flatten(overrides or {}))
         allowed = allowed_keys()
         unknown = [k for k in flat if k not in allowed]
         if unknown:

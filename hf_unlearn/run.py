@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from hf_unlearn.evaluation import stage
+from hf_unlearn.finished_run import prepare_run_folder
 from hf_unlearn.pipeline import train
 from hf_unlearn.publish import PublishError, publish_run
 from hf_unlearn.recipe import Recipe
@@ -16,9 +17,14 @@ from hf_unlearn.robustness.stage import check_recipe, robustness_stage
 logger = logging.getLogger(__name__)
 
 
-def run_recipe(recipe: Recipe, resume: bool = False) -> Path:
-    """Train the recipe's model and return the run folder."""
+def run_recipe(recipe: Recipe, resume: bool = False, overwrite: bool = False) -> Path:
+    """Train the recipe's model and return the run folder.
+
+    A finished run of another recipe in the run folder stops it before anything loads, unless `overwrite`, which
+    empties the folder first (`finished_run.prepare_run_folder`).
+    """
     check_recipe(recipe)  # attack names and options fail before training, not after
+    prepare_run_folder(recipe, overwrite=overwrite, resume=resume, main=is_main_process())
     result = train(recipe, resume=resume)
     leave_distributed()
     if not is_main_process():

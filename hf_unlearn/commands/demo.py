@@ -14,13 +14,19 @@ def add_parser(sub) -> None:
         "demo",
         help="finetune the tiny model on a TOFU subset (or a synthetic MUSE corpus), unlearn it, print before/after",
         description="The whole product on a tiny model, offline on CPU: finetune target and retain models, unlearn "
-        "with GradDiff, evaluate, write an export folder. Finished runs in the output folder are reused. "
+        "with GradDiff, evaluate, write an export folder. Finished runs of the same recipes in the output folder are "
+        "reused; a finished run of another recipe there stops the demo (--overwrite replaces it). "
         "--benchmark muse does the same on a synthetic MUSE News corpus (fictitious people).",
         epilog="examples:\n  hf-unlearn demo --output-dir demo_runs\n  hf-unlearn demo --benchmark muse",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--output-dir", default="demo_runs", help="where the target and unlearned models go")
+    p.add_argument("--output-dir", default=demo.DEMO_DIR, help="where the target and unlearned models go")
     p.add_argument("--benchmark", default="tofu", choices=("tofu", "muse"), help="default: %(default)s")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="retrain over finished runs of other recipes in the output folder (default: stop and say which)",
+    )
     p.set_defaults(func=run)
 
 
@@ -28,7 +34,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
     if getattr(args, "benchmark", "tofu") == "muse":
         return run_muse(args)
     with file_system_errors(args.output_dir):
-        result = demo.run_demo(args.output_dir)
+        result = demo.run_demo(args.output_dir, overwrite=args.overwrite)
     print()
     print(f"target model:    {result.target_dir}")
     print(f"retain model:    {result.retain_dir}")
@@ -51,7 +57,7 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def run_muse(args: argparse.Namespace) -> int:
     with file_system_errors(args.output_dir):
-        result = demo_muse.run_muse_demo(args.output_dir)
+        result = demo_muse.run_muse_demo(args.output_dir, overwrite=args.overwrite)
     print()
     print(f"synthetic corpus: {result.data_dir}")
     print(f"target model:     {result.target_dir}")

@@ -40,12 +40,17 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
     entries = collect(args.runs, args.benchmark)
     references = collect_references(entries)  # from every run found, whatever the filters below keep
     rule = args.sort or get_benchmark(args.benchmark).default_sort
+    counts = [f"{len(entries)} runs found"]
     if args.min_utility is not None:
         utility = utility_key(args.benchmark)
-        entries = [e for e in entries if (e.metrics.get(utility) or 0.0) >= args.min_utility]
+        kept = [e for e in entries if (e.metrics.get(utility) or 0.0) >= args.min_utility]
+        counts.append(f"{len(entries) - len(kept)} removed by --min-utility {args.min_utility} ({utility} below it)")
+        entries = kept
     entries = sort_entries(entries, rule, args.benchmark)
-    if args.top is not None:
+    if args.top is not None and len(entries) > max(args.top, 0):
+        counts.append(f"{len(entries) - max(args.top, 0)} beyond --top {args.top}")
         entries = entries[: max(args.top, 0)]
+    counts.append(f"{len(entries)} shown")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     markdown = to_markdown(entries, rule, references)
@@ -57,5 +62,5 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
         png = plot(entries, out / "leaderboard.png", references)
         if png is not None:
             written.append(png)
-    print(f"{len(entries)} runs, {len(references)} reference models; wrote {', '.join(str(p) for p in written)}")
+    print(f"{', '.join(counts)}, {len(references)} reference models; wrote {', '.join(str(p) for p in written)}")
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hf_unlearn.recipe import RecipeError
 from hf_unlearn.sweep import sweep
-from hf_unlearn.sweep_runner import LAUNCHERS, SlurmOptions, run_sweep
+from hf_unlearn.sweep_runner import LAUNCHERS, SlurmOptions, check_launcher, run_sweep
 
 
 def add_parser(sub) -> None:
@@ -25,7 +25,18 @@ def add_parser(sub) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the run names, write nothing")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a recipe is missing or differs")
     r = p.add_argument_group("running the points (--run)")
-    r.add_argument("--run", action="store_true", help="train every point (finished ones skipped, interrupted resumed)")
+    r.add_argument(
+        "--run",
+        action="store_true",
+        help="train every point (finished runs of the same recipe skipped, interrupted ones resumed, chained ones in "
+        "order)",
+    )
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="rerun points whose folder holds a finished run of another recipe, deleting it first (default: stop "
+        "before anything runs and list them)",
+    )
     r.add_argument(
         "--launcher",
         default="local",
@@ -54,13 +65,17 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
             print(f"out of date: {path}")
         print(f"{len(result.files) - len(stale)}/{len(result.files)} recipes up to date in {args.out}")
         return 1 if stale else 0
+    if args.run:
+        if args.max_parallel < 1:
+            raise RecipeError(f"--max-parallel: must be >= 1, got {args.max_parallel}")
+        check_launcher(args.launcher)
     written, unchanged = result.write(args.out)
     print(f"{len(written)} recipes written, {len(unchanged)} unchanged, in {args.out}")
     if not args.run:
         return 0
-    if args.max_parallel < 1:
-        raise RecipeError(f"--max-parallel: must be >= 1, got {args.max_parallel}")
     options = SlurmOptions(args.partition, args.gpus_per_job, args.time, args.accelerate_config)
     recipes = [Path(args.out) / f"{name}.yaml" for name in result.files]
-    points = run_sweep(recipes, Path(args.logs), Path(args.leaderboard), args.launcher, args.max_parallel, options)
+    points = run_sweep(
+        recipes, Path(args.logs), Path(args.leaderboard), args.launcher, args.max_parallel, options, args.overwrite
+    )
     return 1 if any(p.state == "failed" for p in points) else 0

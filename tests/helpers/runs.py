@@ -1,4 +1,4 @@
-"""Run folders without weights, as the card, the exporter and the leaderboard read them."""
+"""Run folders without weights, as the card, the exporter, the leaderboard and the finished-run rule read them."""
 
 import json
 from pathlib import Path
@@ -46,3 +46,30 @@ def make_run(folder: Path, recipe: dict, evals: dict | None = None, logs=LOGS, *
         for name, data in evals.items():
             (folder / "evals" / name).write_text(json.dumps(data))
     return folder
+
+
+#: A small unlearning recipe (tiny model, bundled data); max_steps and seed are not part of its run name.
+RAW = {
+    "model": "tiny",
+    "method": "GradDiff",
+    "forget_split": "forget01",
+    "max_steps": 2,
+    "data": {"source": "bundled", "forget_limit": 8},
+}
+
+
+def finished_run(run_dir: Path, recipe: Recipe, finished: bool = True) -> Path:
+    """What training leaves: the resolved recipe and run_info.json (plus a checkpoint and an eval file)."""
+    (run_dir / "checkpoint-2").mkdir(parents=True)
+    (run_dir / "evals").mkdir()
+    (run_dir / "evals" / "TOFU_SUMMARY.json").write_text("{}")
+    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_yaml_dict(), sort_keys=False))
+    if finished:
+        (run_dir / "run_info.json").write_text(json.dumps({"finished": True}))
+    return run_dir
+
+
+def write_recipe(path: Path, raw: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(raw))
+    return path

@@ -278,7 +278,7 @@ def test_demo_exits_1_when_acceptance_fails(tmp_path, monkeypatch, capsys, unlea
     """Target probabilities 1.0 / 1.0: forget must fall to at most 0.5 and retain stay at least 0.8."""
     from hf_unlearn import demo
 
-    def fake_run_demo(output_dir):
+    def fake_run_demo(output_dir, overwrite=False):
         dirs = [Path(output_dir) / name for name in ("target", "retain", "unlearned")]
         return demo.DemoResult(*dirs, {"target": {"forget": 1.0, "retain": 1.0}, "unlearned": unlearned})
 

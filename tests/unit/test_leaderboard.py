@@ -181,13 +181,25 @@ def test_cli(runs, tmp_path, capsys):
     out = tmp_path / "board"
     assert main(["leaderboard", str(runs), "--out", str(out), "--sort", "model_utility", "--min-utility", "0.5"]) == 0
     printed = capsys.readouterr().out
-    assert "3 runs, 0 reference models; wrote" in printed
+    assert (
+        "5 runs found, 2 removed by --min-utility 0.5 (model_utility below it), 3 shown, 0 reference models" in printed
+    )
     rows = list(csv.DictReader((out / "leaderboard.csv").open()))
     assert [r["method"] for r in rows] == ["RMU", "SimNPO", "IdkNLL"]
     assert (out / "leaderboard.md").read_text().startswith("| # |")
     assert (out / "leaderboard.png").is_file() or "matplotlib" in printed
     assert main(["leaderboard", str(runs), "--out", str(out), "--top", "1", "--no-plot"]) == 0
     assert len(list(csv.DictReader((out / "leaderboard.csv").open()))) == 1
+    assert "5 runs found, 4 beyond --top 1, 1 shown" in capsys.readouterr().out
+
+
+def test_a_filter_that_hides_every_run_says_so(runs, tmp_path, capsys):
+    """`0 runs` alone read as "no runs found": the line says how many were found and how many the filter removed."""
+    argv = ["leaderboard", str(runs), "--out", str(tmp_path), "--sort", "pareto", "--min-utility", "0.6", "--no-plot"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "5 runs found, 5 removed by --min-utility 0.6 (model_utility below it), 0 shown" in printed
+    assert list(csv.DictReader((tmp_path / "leaderboard.csv").open())) == []
 
 
 def test_missing_runs_are_user_errors(tmp_path, capsys):
@@ -231,7 +243,7 @@ def test_a_run_with_an_export_folder_is_listed_once(tmp_path, capsys):
     assert find_runs([tmp_path / "unlearn"]) == [run]
     assert find_runs([tmp_path]) == [run]
     assert main(["leaderboard", str(tmp_path / "unlearn"), "--out", str(tmp_path / "board"), "--no-plot"]) == 0
-    assert "1 runs, 2 reference models" in capsys.readouterr().out
+    assert "1 runs found, 1 shown, 2 reference models" in capsys.readouterr().out
     names = [r["run"] for r in csv.DictReader((tmp_path / "board" / "leaderboard.csv").open())]
     assert names == [
         "forget10_NPO_lr1e-05_beta0.1_alpha1_epoch5",
