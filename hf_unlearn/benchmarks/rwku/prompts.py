@@ -5,6 +5,8 @@ Every evaluator builds a `content` string, wraps it as the only user message of 
 (`apply_chat_template(..., tokenize=False, add_generation_prompt=True)`, no system message) and appends a suffix to
 the rendered text (`Answer:` / `A:`). The in-context-unlearning (ICU) baseline prepends one instruction line to every
 content, and to the raw text of the MIA passages. These functions are pure: the chat rendering is `chat_prompt`.
+Llama-3's own template trims each message, so the trailing newline of most contents never reaches the model, in
+the authors' runs as here.
 """
 
 from __future__ import annotations
