@@ -156,11 +156,35 @@ def _prefill(model, prompts: list[list[int]], pad_token_id: int, mask_token_id: 
     return out, mask, positions[:, -1:]
 
 
-def _next_token(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Greedy (temperature 0), or a draw from softmax(logits / temperature) with the run's generator."""
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Logits outside the sampling support set to -inf, as `generate`'s warpers do, in their order: top-k (the k
+    largest), then top-p (the smallest set of largest-probability tokens whose mass reaches p: a token is dropped
+    when the mass of the tokens at most as likely as it is <= 1 - p; the most likely token always stays).
+    `top_k` 0 and `top_p` 1 leave the logits unchanged."""
+    if top_k > 0 and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        ascending, order = torch.sort(logits, dim=-1)
+        mass = ascending.softmax(dim=-1).cumsum(dim=-1)
+        drop = mass <= 1 - top_p
+        drop[..., -1] = False
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    return logits
+
+
+def _next_token(
+    logits: torch.Tensor,
+    temperature: float,
+    generator: torch.Generator | None,
+    top_k: int = 0,
+    top_p: float = 1.0,
+) -> torch.Tensor:
+    """Greedy (temperature 0), or a draw from softmax(logits / temperature) restricted to the top-k / top-p
+    support, with the run's generator."""
     if temperature <= 0:
         return logits.argmax(-1)
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    probs = torch.softmax(filter_logits(logits.float() / temperature, top_k, top_p), dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
@@ -174,6 +198,8 @@ def _generate_batch(
     mask_token_id,
     temperature: float = 0.0,
     generator: torch.Generator | None = None,
+    top_k: int = 0,
+    top_p: float = 1.0,
 ) -> list[list[int]]:
     device = next(model.parameters()).device
     out, mask, last_pos = _prefill(model, prompts, pad_token_id, mask_token_id, device, max_new_tokens)
@@ -185,7 +211,7 @@ def _generate_batch(
     generated = torch.full((len(prompts), max_new_tokens), -1, dtype=torch.long, device=device)
     logits = out.logits[:, -1]
     for step in range(max_new_tokens):
-        token = _next_token(logits, temperature, generator)
+        token = _next_token(logits, temperature, generator, top_k, top_p)
         generated[live, step] = token
         ended |= torch.isin(token, stops)
         if step == max_new_tokens - 1 or bool(ended.all()):
@@ -225,13 +251,16 @@ def generate_greedy(
     progress: bool = False,
     temperature: float = 0.0,
     seed: int = 0,
+    top_k: int = 0,
+    top_p: float = 1.0,
 ) -> list[list[int]]:
     """Greedy continuations (stop token excluded) of each prompt, in input order.
 
     `mask_token_id` also hides every prompt token with that id, reproducing open-unlearning's pad = end-of-turn
     masking (eos_as_pad); the masked tokens then take no position, as in its `generate` calls.
     `temperature` > 0 samples instead, from one generator seeded with `seed`: the same prompts, batch size and
-    machine give the same tokens.
+    machine give the same tokens; `top_k` / `top_p` restrict the draw as `generate`'s warpers do (RWKU samples its
+    forget corpus with top-p 0.9 and `generate`'s default top-k 50).
     """
     generator = None
     if temperature > 0:
@@ -254,6 +283,8 @@ def generate_greedy(
             mask_token_id,
             temperature,
             generator,
+            top_k,
+            top_p,
         )
         for i, tokens in zip(idx, generated, strict=True):
             results[i] = tokens

@@ -101,7 +101,8 @@ STATS_CHUNK = 1024
 def _row_statistics(logits: torch.Tensor, argmax: bool, moments: bool) -> dict[str, torch.Tensor]:
     """Per logit row: log-sum-exp, and as asked the argmax and (Min-K%++) mean and variance of log p under p."""
     lse, amax, mu, var = [], [], [], []
-    for start in range(0, logits.size(0), STATS_CHUNK):
+    # at least one (possibly empty) chunk: a batch of one-token answers has no answer logit rows
+    for start in range(0, max(logits.size(0), 1), STATS_CHUNK):
         x = logits[start : start + STATS_CHUNK].float()
         row_lse = torch.logsumexp(x, dim=-1)
         lse.append(row_lse)
@@ -236,8 +237,11 @@ def _run_answers(model, prompts: _Prompts, owners: list[int], tails: list[list[i
     return logits, rows
 
 
-def _scores(prompts: _Prompts, logits, rows, tails, members, detail: set[int], moments: bool) -> list[SequenceScore]:
-    """Per answer: summed NLL over its tokens, plus per-token detail (answer tokens without the final label)."""
+def _scores(
+    prompts: _Prompts, logits, rows, tails, members, detail: set[int], moments: bool, final: bool = False
+) -> list[SequenceScore]:
+    """Per answer: summed NLL over its tokens, plus per-token detail (answer tokens without the final label, or
+    with it when `final`)."""
     want_detail = any(m in detail for m in members)
     first = len(prompts.logits)
     stats = _row_statistics(logits, argmax=want_detail, moments=want_detail and moments)
@@ -259,7 +263,7 @@ def _scores(prompts: _Prompts, logits, rows, tails, members, detail: set[int], m
     for member, tail in zip(members, tails, strict=True):
         score = SequenceScore(float(nll[start : start + len(tail)].sum()), len(tail))
         if member in detail:
-            answer = slice(start, start + len(tail) - 1)
+            answer = slice(start, start + len(tail) - (0 if final else 1))
             score.logprobs = lp_cpu[answer].tolist()
             score.matches = match[answer].tolist()
             score.zscores = z[answer].tolist() if moments else None
@@ -279,6 +283,7 @@ def score_sequences(
     progress: bool = False,
     moments: bool = True,
     prompt_batch: int | None = None,
+    detail_final: bool = False,
 ) -> list[SequenceScore]:
     """Score each sequence once: every prompt runs once and all its answers continue its KV cache.
 
@@ -288,7 +293,8 @@ def score_sequences(
     matches and (with `moments`) Min-K%++ z-scores, computed in the same forward from vocabulary statistics at
     the answer positions (never a full [B, L, V] log-softmax). `prompt_batch` bounds the answers whose prompts
     run together (default `batch_size` x PROMPT_BATCH_FACTOR, for short prompts; MUSE's ~1000-token VerbMem
-    prompts keep it at `batch_size`, so their KV cache stays small).
+    prompts keep it at `batch_size`, so their KV cache stays small). `detail_final` keeps the last tail token in
+    the per-token detail: for raw text, whose last token is text, not an end-of-turn label (RWKU's MIA).
     """
     detail = detail or set()
     groups = group_by_prompt(sequences)
@@ -318,7 +324,7 @@ def score_sequences(
         for start in range(0, len(answers), batch_size):
             owners, tails, members = zip(*answers[start : start + batch_size], strict=True)
             logits, rows = _run_answers(model, prompts, list(owners), list(tails), pad_token_id, mask_token_id)
-            scores = _scores(prompts, logits, rows, tails, members, detail, moments)
+            scores = _scores(prompts, logits, rows, tails, members, detail, moments, detail_final)
             for member, score in zip(members, scores, strict=True):
                 results[member] = score
             if bar is not None:
