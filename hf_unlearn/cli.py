@@ -7,20 +7,37 @@ import importlib
 import logging
 import pkgutil
 import sys
+import textwrap
 
 from hf_unlearn import commands, errors
+from hf_unlearn.benchmarks import BENCHMARKS
+from hf_unlearn.methods import METHODS
+from hf_unlearn.recipe import SCHEMA
 
-DESCRIPTION = """\
-Machine unlearning for LLMs with Hugging Face Transformers: make a model forget part of its training data (the
-TOFU benchmark's fictitious authors) while keeping the rest, measure how well it forgot, and share the result.
+INTRO = """\
+Machine unlearning for LLMs with Hugging Face Transformers: make a model forget part of its training data while
+keeping the rest, measure how well it forgot and whether attacks bring the knowledge back, and share the result."""
 
-Main commands:
-  train    run a recipe (YAML): finetune a model, or unlearn with one of 14 methods, then evaluate it
-  eval     evaluate any causal LM on TOFU (forget quality, model utility, privleak, ...)
-  attack   relearn / quantize an unlearned model: does the forgotten knowledge come back? (robustness scores)
-  publish  export a finished run (BF16 weights, tokenizer, model card) and push it to the Hub
-  demo     the whole loop on a tiny model, offline on CPU, in a few minutes
-"""
+
+def description() -> str:
+    """The top-level help's text. Benchmarks and methods come from their registries, so a new one is listed
+    without touching this file (`tests/unit/test_cli_help.py` registers one to check)."""
+    width = max(len(name) for name in BENCHMARKS)
+    benchmarks = [f"  {b.name:<{width}}  {b.title}: {b.summary}" for b in BENCHMARKS.values()]
+    names = ", ".join(sorted(METHODS, key=str.lower))
+    methods = textwrap.fill(names, width=116, initial_indent="  ", subsequent_indent="  ")
+    return "\n".join(
+        [
+            INTRO,
+            "",
+            f"benchmarks (recipe key `benchmark`, option --benchmark; default {SCHEMA['benchmark'].default}):",
+            *benchmarks,
+            "",
+            f"{len(METHODS)} unlearning methods (recipe key `method`; default {SCHEMA['method'].default}):",
+            methods,
+        ]
+    )
+
 
 EPILOG = """\
 example workflow (TOFU forget10 on Llama-3.2-1B-Instruct, GradDiff):
@@ -42,14 +59,21 @@ def command_names() -> list[str]:
     return [name.replace("_", "-") for name in command_modules()]
 
 
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    """The description as written, and the command list wide enough to keep each command's help on one line."""
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=16, width=118)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hf-unlearn",
-        description=DESCRIPTION,
+        description=description(),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_formatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=commands.CommandParser)
+    sub = parser.add_subparsers(
+        title="commands", dest="command", required=True, metavar="COMMAND", parser_class=commands.CommandParser
+    )
     for name in command_modules():
         importlib.import_module(f"hf_unlearn.commands.{name}").add_parser(sub)
     return parser

@@ -121,6 +121,7 @@ def build_dataset(recipe, formatter: ChatFormatter):
 class TOFU(Benchmark):
     name = "tofu"
     title = "TOFU"
+    summary = "question-answer pairs about 200 fictitious authors; forget 1, 5 or 10 % of them"
     dataset_id = data.HUB_DATASET
     citation = TOFU_PAPER.bibtex
     eval_file = store.EVAL_FILE

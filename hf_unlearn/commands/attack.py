@@ -38,7 +38,7 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "attack",
-        help="robustness suite: relearn / quantize an unlearned model and score the knowledge that comes back",
+        help=f"robustness suite: attack an unlearned model ({', '.join(ATTACKS)}), score what comes back",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -34,7 +34,7 @@ with: hf-unlearn eval --benchmark """
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "eval",
-        help="evaluate a causal LM on a benchmark (open-unlearning's metrics and file layout)",
+        help=f"evaluate a causal LM on {', '.join(b.title for b in BENCHMARKS.values())} (open-unlearning's metrics and files)",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

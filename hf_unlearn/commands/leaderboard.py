@@ -13,7 +13,7 @@ from hf_unlearn.leaderboard_references import collect_references
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "leaderboard",
-        help="collect runs' TOFU summaries into a Markdown/CSV table and a utility-vs-FQ plot",
+        help="rank runs of one benchmark by their summaries: a Markdown/CSV table and a trade-off plot",
         epilog="examples:\n  hf-unlearn leaderboard saves/unlearn --out leaderboard\n"
         "  hf-unlearn leaderboard saves/unlearn --sort model_utility --min-utility 0.5 --top 10",
         formatter_class=argparse.RawDescriptionHelpFormatter,

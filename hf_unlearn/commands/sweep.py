@@ -14,7 +14,7 @@ from hf_unlearn.sweep_runner import LAUNCHERS, SlurmOptions, run_sweep
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "sweep",
-        help="write one recipe per point of hyper-parameter grids (file name = run name)",
+        help="write one recipe per point of hyper-parameter grids (file name = run name), or train them all (--run)",
         epilog="examples:\n  hf-unlearn sweep recipes/grids/*.yaml --out recipes/tofu\n"
         "  hf-unlearn sweep recipes/grids/NPO.yaml --dry-run\n"
         "  hf-unlearn sweep recipes/grids/NPO.yaml --run --launcher slurm --partition gpu --time 240",

@@ -17,6 +17,45 @@ def test_top_level_help_explains_the_tool_and_a_workflow(capsys):
     assert "unlearning" in text.lower()
     workflow = [line.strip().split()[1] for line in text.splitlines() if line.strip().startswith("hf-unlearn ")]
     assert workflow == ["train", "eval", "publish"]
+    listed = {line.split()[0] for line in text.split("commands:", 1)[1].splitlines()[2:] if line.startswith("    ")}
+    assert listed >= set(command_names())
+
+
+def test_top_level_help_lists_the_registered_benchmarks_and_methods(capsys, monkeypatch):
+    """The lists come from the registries: a benchmark or method registered later shows up without editing the
+    help, and nothing in it is one benchmark's (the help once described a TOFU-only tool)."""
+    from hf_unlearn.benchmarks import BENCHMARKS, TOFU
+    from hf_unlearn.methods import METHODS
+
+    text = help_text(capsys, [])
+    for benchmark in BENCHMARKS.values():
+        assert f"  {benchmark.name}  {benchmark.title}: {benchmark.summary}" in text
+    assert listed_methods(text) == sorted(METHODS, key=str.lower)
+    assert "fictitious authors) while" not in text and "on TOFU (" not in text and "TOFU summaries" not in text
+
+    class Bar(TOFU):
+        name, title, summary = "bar", "BAR", "a benchmark registered after the help was written"
+
+    monkeypatch.setitem(BENCHMARKS, "bar", Bar())
+    monkeypatch.setitem(METHODS, "Zeta", METHODS["GradDiff"])
+    text = help_text(capsys, [])
+    assert "  bar   BAR: a benchmark registered after the help was written" in text
+    assert listed_methods(text) == sorted(METHODS, key=str.lower) and "Zeta" in METHODS
+    assert "BAR" in text.split("commands:", 1)[1]  # `eval`'s one-line help names the benchmarks too
+
+
+def listed_methods(text: str) -> list[str]:
+    """The method names under the help's "N unlearning methods" heading (its count checked)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if "unlearning methods (recipe key" in line)
+    body = []
+    for line in lines[start + 1 :]:
+        if not line.strip():
+            break
+        body.append(line.strip())
+    names = " ".join(body).split(", ")
+    assert lines[start].startswith(f"{len(names)} unlearning methods")
+    return names
 
 
 @pytest.mark.parametrize("command", command_names())
