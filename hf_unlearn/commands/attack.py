@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from hf_unlearn.benchmarks import BENCHMARKS, DEFAULT_BENCHMARK, get_benchmark
-from hf_unlearn.commands.eval import add_benchmark_options, add_model_arguments
+from hf_unlearn.commands.eval import add_benchmark_options, add_model_arguments, benchmark_option_hint
 from hf_unlearn.errors import UserError, file_system_errors
 from hf_unlearn.layout import ROBUSTNESS_DIR
 from hf_unlearn.robustness.attacks import ATTACKS, parse_attacks
@@ -62,6 +62,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_model_arguments(p)
     p.option_hooks.append(add_benchmark_options)
+    p.hint_hooks.append(benchmark_option_hint)
     p.set_defaults(func=run)
 
 

@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
         "--launcher",
         default="local",
         choices=LAUNCHERS,
-        help="local: here; slurm: one job per point via submitit; submitit-local: the slurm path on this machine",
+        help="local: here (default); slurm: one job per point via submitit; submitit-local: the slurm path here",
     )
     r.add_argument("--max-parallel", type=int, default=1, help="local: points at once, one GPU each (default 1)")
     r.add_argument("--partition", help="slurm partition")

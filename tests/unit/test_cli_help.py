@@ -96,3 +96,63 @@ def test_each_benchmark_parses_its_own_eval_options():
     assert tofu.forget_split == "forget05" and not hasattr(tofu, "corpus")
     with pytest.raises(SystemExit):  # a MUSE option is no TOFU option
         build_parser().parse_args([*base, "--corpus", "books"])
+
+
+def command_parsers():
+    """(label, parser) for every sub-command; `eval` and `attack` once per benchmark, whose options they add."""
+    import argparse
+
+    from hf_unlearn.benchmarks import BENCHMARKS
+    from hf_unlearn.cli import build_parser
+
+    for command in command_names():
+        variants = [[]] + ([["--benchmark", b] for b in BENCHMARKS] if command in ("eval", "attack") else [])
+        for argv in variants:
+            parser = build_parser()
+            sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+            for hook in sub.option_hooks:
+                hook(sub, argv)
+            yield " ".join([command, *argv]), sub
+
+
+def test_every_option_has_help_that_states_its_default():
+    """A user reads the default in `--help` (e.g. eval's --forget-split is forget10, demo's --output-dir is
+    demo_runs); switches (store_true/false) are off or on by their name."""
+    import argparse
+
+    switches = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction)
+    problems = []
+    for label, parser in command_parsers():
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            name = action.option_strings[0] if action.option_strings else action.dest
+            text = action.help if action.help is not None else ""
+            if not text.strip() or text == argparse.SUPPRESS:
+                problems.append(f"{label} {name}: no help")
+                continue
+            shown = parser._get_formatter()._expand_help(action)
+            if isinstance(action, switches) or action.default in (None, [], argparse.SUPPRESS):
+                continue
+            if "default" not in shown or str(action.default) not in shown:
+                problems.append(f"{label} {name}: help does not state the default {action.default!r}: {shown!r}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["eval", "tiny", "--output-dir", "x", "--corpus", "books"], "--corpus is an option of --benchmark muse"),
+        (["eval", "tiny", "--output-dir", "x", "--tasks=wmdp_bio"], "--tasks is an option of --benchmark wmdp"),
+        (["eval", "m", "--output-dir", "x", "--benchmark", "muse", "--holdout-file", "h"], "--benchmark tofu"),
+        (["attack", "tiny", "--attacks", "quantize", "--icl-shots", "0"], "--icl-shots is an option of --benchmark"),
+    ],
+)
+def test_another_benchmarks_option_is_refused_with_a_hint(capsys, args, hint):
+    """Not the top-level usage: the command's own, and which benchmark the option belongs to."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert f"hf-unlearn {args[0]}: error: unrecognized arguments" in err and hint in err
+    assert "usage: hf-unlearn [-h] COMMAND" not in err
