@@ -7,12 +7,19 @@ import sys
 from collections.abc import Callable
 
 
+class _Absent(list):
+    """Stands for "not on the command line" while `CommandParser` finds which options were given (a list, so
+    that an `append` option can add to it)."""
+
+
 class CommandParser(argparse.ArgumentParser):
     """A sub-command's parser whose options can depend on an earlier choice on the same command line
     (`hf-unlearn eval --benchmark muse` has MUSE's options only). Before parsing, each of `option_hooks` gets the
     parser and the command line, and adds the options that line chose; `--help` then lists them too.
 
-    Arguments the parser does not know stop the command with its own usage (not the top-level one),
+    The parsed namespace's `given` is the set of option destinations the command line set itself (not left at
+    their defaults), so a command can let them override another source of settings (`attack RUN_DIR`: the run's
+    recipe). Arguments the parser does not know stop the command with its own usage (not the top-level one),
     unless it takes recipe overrides (`takes_overrides`); each of `hint_hooks` gets the parser, the command line
     and those arguments, and may say what was meant (`eval --corpus` without `--benchmark muse`)."""
 
@@ -29,4 +36,14 @@ class CommandParser(argparse.ArgumentParser):
         if extra and not self.get_default("takes_overrides"):
             hints = [hint for hook in self.hint_hooks if (hint := hook(self, argv, extra))]
             self.error("; ".join([f"unrecognized arguments: {' '.join(extra)}", *hints]))
+        parsed.given = self._given(argv)
         return parsed, extra
+
+    def _given(self, argv: list[str]) -> set[str]:
+        """Destinations the command line sets: argparse leaves a destination already in the namespace alone unless
+        an argument sets it, so one parse from a namespace of placeholders tells (abbreviations and `--opt=value`
+        included)."""
+        dests = {a.dest for a in self._actions if a.dest is not argparse.SUPPRESS and a.option_strings}
+        placeholders = {dest: _Absent() for dest in dests}
+        parsed, _ = super().parse_known_args(argv, argparse.Namespace(**placeholders))
+        return {dest for dest in dests if getattr(parsed, dest) is not placeholders[dest]}
