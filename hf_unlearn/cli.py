@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args, extra)
     except errors.UserError as err:
-        return _fail(errors.first_line(err))
+        return _fail(commands.command_line_message(errors.first_line(err), getattr(args, "error_options", {})))
     except OSError as err:  # a write the command did not wrap: still one line when the user can fix it
         message = errors.file_system_message(err)
         if message is None:

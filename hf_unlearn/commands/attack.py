@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
 import yaml
@@ -125,6 +126,8 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
     if run_benchmark == benchmark.name:  # the run's own evaluation, with the command line's options over it
         settings = with_command_line(benchmark.eval_settings(recipe), settings, args.given)
         retain = retain or recipe["eval.retain_model"]
+        recipe_values = {f.name for f in fields(settings)} - args.given  # errors name these as the recipe does
+        args.error_options = {k: v for k, v in args.error_options.items() if k not in recipe_values}
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if args.original_model:
         options.setdefault("quantize", {})["original_model"] = args.original_model

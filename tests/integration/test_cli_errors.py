@@ -246,6 +246,20 @@ def test_holdout_file_with_missing_keys(tiny_dir, tmp_path, capsys, no_model_loa
     assert "no such file" in run_cli(capsys, [*args, "--holdout-file", tmp_path / "none.jsonl"])
 
 
+def test_muse_offline_names_the_option_or_the_recipe_key(tiny_dir, tmp_path, capsys, no_model_loads):
+    """Without the Hub or a local copy, `eval --benchmark muse` points at `--data-source`, a recipe at
+    `data.source`."""
+    args = ["eval", tiny_dir, "--benchmark", "muse", "--output-dir", tmp_path / "ev"]
+    line = run_cli(capsys, args)
+    assert line.startswith("error: --data-source: MUSE dataset muse-bench/MUSE-News (")
+    assert line.endswith("or set --data-source to a local copy") and "data.source" not in line
+    recipe = tmp_path / "News-forget_GradDiff_lr1e-05_alpha1_epoch10.yaml"
+    recipe.write_text(yaml.safe_dump({"benchmark": "muse", "model": str(tiny_dir), "forget_split": "forget"}))
+    line = run_cli(capsys, ["train", recipe])
+    assert line.startswith("error: data.source: MUSE dataset muse-bench/MUSE-News (raw/forget)")
+    assert line.endswith("or set data.source to a local copy")
+
+
 def test_bad_eval_options(tiny_dir, tmp_path, capsys, no_model_loads):
     args = ["eval", tiny_dir, "--output-dir", tmp_path / "ev"]
     assert "accuracy" in run_cli(capsys, [*args, "--metrics", "accuracy"])

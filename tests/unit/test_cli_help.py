@@ -156,3 +156,24 @@ def test_another_benchmarks_option_is_refused_with_a_hint(capsys, args, hint):
     assert exit_info.value.code == 2
     assert f"hf-unlearn {args[0]}: error: unrecognized arguments" in err and hint in err
     assert "usage: hf-unlearn [-h] COMMAND" not in err
+
+
+def test_errors_name_the_options_a_command_line_set():
+    """A command-line user reads `--data-source`, a recipe user `data.source`: the same error, in each one's
+    words. Dotted and underscored keys are renamed anywhere, one-word keys only as the leading `key:`; paths and
+    other words are left alone."""
+    from hf_unlearn.commands import command_line_message
+
+    options = {"data_source": "--data-source", "corpus": "--corpus", "limit": "--limit", "tokenizer": "--tokenizer"}
+    offline = "data.source: MUSE dataset X is not cached: connect, or set data.source to a local copy"
+    assert command_line_message(offline, options) == (
+        "--data-source: MUSE dataset X is not cached: connect, or set --data-source to a local copy"
+    )
+    assert command_line_message(offline, {}) == offline
+    assert command_line_message("data_source: 'b' is neither 'hub' nor a folder", options).startswith("--data-source:")
+    assert (
+        command_line_message("data.corpus: 'c' is not a MUSE corpus", options) == "--corpus: 'c' is not a MUSE corpus"
+    )
+    assert command_line_message("limit: must be >= 1, got 0", options) == "--limit: must be >= 1, got 0"
+    kept = "model: /a/data_source/data.source.jsonl has no limit, tokenizer: none"
+    assert command_line_message(kept, options) == kept
