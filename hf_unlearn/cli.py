@@ -13,6 +13,7 @@ from hf_unlearn import commands, errors
 from hf_unlearn.benchmarks import BENCHMARKS
 from hf_unlearn.methods import METHODS
 from hf_unlearn.recipe import SCHEMA
+from hf_unlearn.run import is_main_process
 
 INTRO = """\
 Machine unlearning for LLMs with Hugging Face Transformers: make a model forget part of its training data while
@@ -97,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    """One line on stderr, exit status 2. Under a multi-process launch every process finds the same input error;
+    only the main one prints it, so the user reads it once (above the launcher's own report)."""
+    if is_main_process():
+        print(f"error: {message}", file=sys.stderr)
     return 2
 
 

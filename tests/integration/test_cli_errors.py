@@ -7,10 +7,14 @@ before any weights are read; file-system problems name the path.
 import errno
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers import REPO
+from helpers.distributed import subprocess_env
 
 from hf_unlearn.cli import main
 
@@ -140,6 +144,30 @@ def test_unreadable_recipe_files(tmp_path, capsys, recipe_only):
     assert "is not valid YAML" in run_cli(capsys, ["train", tmp_path / "bad.yaml"])
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     assert "must hold a mapping" in run_cli(capsys, ["name", tmp_path / "list.yaml"])
+
+
+# ---- under accelerate launch ------------------------------------------------------------------------------------
+def launch(*args) -> tuple[int, str]:
+    command = [sys.executable, "-m", "accelerate.commands.launch", *map(str, args)]
+    result = subprocess.run(command, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [["--config_file", REPO / "recipes" / "accelerate" / "ddp.yaml", "--main_process_port", "0"], ["--quiet"]],
+    ids=["two-processes", "quiet"],
+)
+def test_under_accelerate_launch_the_error_line_is_printed_once(tmp_path, launcher):
+    """Two processes find the same bad key: the main one prints it. `--quiet` (accelerate's, for single-process
+    and DeepSpeed launches) leaves our line without the launcher's CalledProcessError traceback."""
+    recipe = write_recipe(tmp_path / "r.yaml")
+    code, output = launch(*launcher, REPO / "recipes" / "run.py", recipe, "--learnin_rate", "1")
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert code != 0 and len(errors) == 1, output
+    assert errors[0].startswith("error: learnin_rate: unknown recipe key (did you mean 'learning_rate'?)")
+    if launcher == ["--quiet"]:
+        assert "Traceback" not in output and code == 1, output
 
 
 # ---- model folders ---------------------------------------------------------------------------------------------
