@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 import textwrap
+import time
 
 from hf_unlearn import commands, errors
 from hf_unlearn.benchmarks import BENCHMARKS
@@ -97,11 +99,20 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(message)
 
 
+#: Seconds another process of a launch waits before printing its error: the main one finds the same error, prints
+#: it, and the launcher stops the others meanwhile (torchrun checks its workers every 0.1 s).
+OTHER_PROCESS_GRACE_S = 10.0
+
+
 def _fail(message: str) -> int:
-    """One line on stderr, exit status 2. Under a multi-process launch every process finds the same input error;
-    only the main one prints it, so the user reads it once (above the launcher's own report)."""
-    if is_main_process():
-        print(f"error: {message}", file=sys.stderr)
+    """One line on stderr, exit status 2. Under a multi-process launch every process finds the same input error:
+    the main one prints it, so the user reads it once (above the launcher's own report). Another process waits
+    first, and prints its own error, naming itself, only if the launcher has not stopped it by then (the error
+    was not the main process's too)."""
+    if not is_main_process():
+        time.sleep(OTHER_PROCESS_GRACE_S)
+        message = f"(process {os.environ.get('RANK')}) {message}"
+    print(f"error: {message}", file=sys.stderr)
     return 2
 
 

@@ -170,6 +170,19 @@ def test_under_accelerate_launch_the_error_line_is_printed_once(tmp_path, launch
         assert "Traceback" not in output and code == 1, output
 
 
+def test_another_process_prints_its_error_only_if_it_is_still_running(tmp_path, capsys, monkeypatch):
+    """Process 1 waits for the launcher to stop it (the main process found the same error); still running
+    afterwards, the error was its own: it prints it, naming itself."""
+    from hf_unlearn import cli
+
+    waits = []
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(cli.time, "sleep", waits.append)
+    assert main(["name", str(tmp_path / "missing.yaml")]) == 2
+    assert waits == [cli.OTHER_PROCESS_GRACE_S]
+    assert capsys.readouterr().err.startswith("error: (process 1) recipe: no such file")
+
+
 # ---- model folders ---------------------------------------------------------------------------------------------
 def truncate(path: Path, size: int) -> None:
     with open(path, "r+b") as handle:
