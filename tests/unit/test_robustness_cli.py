@@ -219,3 +219,38 @@ def test_a_run_folders_benchmark_chooses_the_options_it_takes(run_folder, suite_
         )
     assert exit_info.value.code == 2
     assert "--forget-split is an option of --benchmark tofu, not of muse" in capsys.readouterr().err
+
+
+# ---- the printed table: what the attacks found beside the metrics -----------------------------------------------
+def result_with(extras: dict) -> dict:
+    metrics = {"forget_Q_A_Prob": {"after": 0.5}}
+    return {
+        "attacks": {name: {"metrics": metrics, "extra": extra} for name, extra in extras.items()},
+        "robustness": {
+            "forget_Q_A_Prob": {"R": 1.0, "Q": 0.5, "HM": 2 / 3, "R_sym": 1.0, "Q_sym": 0.5, "HM_sym": 2 / 3}
+        },
+        "before": {"forget_Q_A_Prob": 0.25},
+    }
+
+
+def test_the_table_prints_the_nf4_code_change_and_the_erasure_score():
+    """Both are cited by the README and were only in ROBUSTNESS.json."""
+    from hf_unlearn.robustness.suite import format_table
+
+    change = {"original_model": "target", "weights": 100, "changed_fraction": 0.97, "nf4_changed_fraction": 0.8625}
+    erasure = {"score": 0.4213, "layers": [2, 3, 4], "erasure": [0.1, 0.5, 0.6], "tau": 0.05}
+    text = format_table(result_with({"quantize": {"code_change": change}, "logit_lens": {"erasure": erasure}}))
+    table, notes = text.split("\n\n")
+    assert table.splitlines()[0].endswith("| R | Q | HM | R_sym | Q_sym | HM_sym |")
+    assert notes.splitlines() == [
+        "quantize: unlearning changed 97.0% of the quantized weights and 86.2% of their NF4 codes (against target); "
+        "where few codes changed, the 4-bit copy is the original again and Q near 1 says little",
+        "logit_lens: erasure score 0.4213 over the 3 layers where retain trails full by more than 0.05 nats "
+        "(1: erased like the retain model, 0: intact)",
+    ]
+    without = format_table(result_with({"quantize": {}, "logit_lens": {"erasure": None}, "jailbreak": {}}))
+    assert without.split("\n\n")[1].splitlines() == [
+        "quantize: no NF4 code diagnostic (it needs --original-model, the model unlearning started from)",
+        "logit_lens: no erasure score (it needs the retain model and logit_lens.full_model)",
+    ]
+    assert "\n\n" not in format_table(result_with({"jailbreak": {}}))
