@@ -23,9 +23,11 @@ class CommandParser(argparse.ArgumentParser):
     The parsed namespace's `given` is the set of option destinations the command line set itself (not left at
     their defaults), so a command can let them override another source of settings (`attack RUN_DIR`: the run's
     recipe); its `error_options` (destination -> option) are the settings errors name by their option
-    (`command_line_message`), every option unless the command narrows them. Arguments the parser does not know stop the command with its own usage (not the top-level one),
-    unless it takes recipe overrides (`takes_overrides`); each of `hint_hooks` gets the parser, the command line
-    and those arguments, and may say what was meant (`eval --corpus` without `--benchmark muse`)."""
+    (`command_line_message`), every option unless the command narrows them.
+
+    Arguments the parser does not know stop the command with its own usage (not the top-level one), unless it
+    takes recipe overrides (`takes_overrides`); each of `hint_hooks` gets the parser, the command line and those
+    arguments, and may say what was meant (`eval --corpus` without `--benchmark muse`)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -36,7 +36,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--data-source",
         default="auto",
-        help="where TOFU comes from: auto (the Hub, else the bundled copy), hub, bundled or a folder (default: %(default)s)",
+        help="where TOFU comes from: auto (the Hub, else the bundled copy), hub, bundled or a folder "
+        "(default: %(default)s)",
     )
     p.add_argument("--limit", type=int, default=None, help="only the first N forget questions (quick checks)")
     p.set_defaults(func=run)

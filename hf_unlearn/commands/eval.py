@@ -34,7 +34,8 @@ with: hf-unlearn eval --benchmark """
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "eval",
-        help=f"evaluate a causal LM on {', '.join(b.title for b in BENCHMARKS.values())} (open-unlearning's metrics and files)",
+        help=f"evaluate a causal LM on {', '.join(b.title for b in BENCHMARKS.values())} "
+        "(open-unlearning's metrics and files)",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
