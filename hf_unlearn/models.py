@@ -98,7 +98,7 @@ def resolve_model_path(name: str, key: str = "model") -> str:
             return snapshot
         raise ModelUnavailableError(
             f"{key}: '{name}' needs the Hugging Face Hub, and offline mode is on (HF_HUB_OFFLINE=1) with no cached "
-            "copy: connect and unset HF_HUB_OFFLINE, or point the recipe at a local folder"
+            "copy: connect and unset HF_HUB_OFFLINE, or give a local folder instead"
         )
     try:
         HfApi().model_info(name, timeout=10)
@@ -115,7 +115,7 @@ def resolve_model_path(name: str, key: str = "model") -> str:
             return snapshot
         raise ModelUnavailableError(
             f"{key}: '{name}' needs the Hugging Face Hub, which is unreachable ({type(err).__name__}): "
-            "connect, or point the recipe at a local folder"
+            "connect, or give a local folder instead"
         ) from None
     return name
 

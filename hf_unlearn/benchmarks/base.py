@@ -59,6 +59,8 @@ class Benchmark(ABC):
     name: str
     #: how people write it ("TOFU")
     title: str
+    #: what a model forgets on it, in a few words (`hf-unlearn --help` lists it beside the name)
+    summary: str
     #: Hub dataset id of its data
     dataset_id: str
     #: BibTeX of the benchmark's paper, cited by every card of a run on it

@@ -76,6 +76,7 @@ def corpus_of(recipe) -> str:
 class MUSE(Benchmark):
     name = "muse"
     title = "MUSE"
+    summary = "news articles (MUSE-News) or the Harry Potter books (MUSE-Books), as raw text"
     #: the default corpus's; a run's card names its own corpus (`run_dataset_id`)
     dataset_id = data.HUB_IDS["news"]
     citation = MUSE_PAPER.bibtex

@@ -121,6 +121,7 @@ def build_dataset(recipe, formatter: ChatFormatter):
 class TOFU(Benchmark):
     name = "tofu"
     title = "TOFU"
+    summary = "question-answer pairs about 200 fictitious authors; forget 1, 5 or 10 % of them"
     dataset_id = data.HUB_DATASET
     citation = TOFU_PAPER.bibtex
     eval_file = store.EVAL_FILE
@@ -266,7 +267,12 @@ class TOFU(Benchmark):
         parse_metrics(metrics)
 
     def add_eval_arguments(self, group) -> None:
-        group.add_argument("--forget-split", default=self.default_forget_split, choices=data.FORGET_SPLITS)
+        group.add_argument(
+            "--forget-split",
+            default=self.default_forget_split,
+            choices=data.FORGET_SPLITS,
+            help="the forget set evaluated (default: %(default)s)",
+        )
         group.add_argument(
             "--holdout-split", choices=data.HOLDOUT_SPLITS, help="MIA non-members (default: matches the forget split)"
         )
@@ -284,9 +290,16 @@ class TOFU(Benchmark):
         group.add_argument(
             "--generation-batch-size", type=int, help="prompts generated together (default: 512 on CUDA, 128 on CPU)"
         )
-        group.add_argument("--max-new-tokens", type=int, default=setting_default("max_new_tokens"))
         group.add_argument(
-            "--data-source", default=setting_default("data_source"), help="auto | hub | bundled | a folder of JSONL"
+            "--max-new-tokens",
+            type=int,
+            default=setting_default("max_new_tokens"),
+            help="greedy tokens generated per question, for ROUGE and the generation metrics (default: %(default)s)",
+        )
+        group.add_argument(
+            "--data-source",
+            default=setting_default("data_source"),
+            help="auto (the Hub, else the bundled copy) | hub | bundled | a folder of JSONL (default: %(default)s)",
         )
         group.add_argument(
             "--gibberish-model",

@@ -117,6 +117,7 @@ def _slim_samples(samples: dict) -> dict:
 class WMDP(Benchmark):
     name = "wmdp"
     title = "WMDP"
+    summary = "hazardous biology and cyber-security knowledge, scored with lm-evaluation-harness"
     dataset_id = "cais/wmdp"
     citation = WMDP_PAPER.bibtex
     eval_file = EVAL_FILE

@@ -33,7 +33,12 @@ def add_parser(sub) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="0: greedy (default: %(default)s)")
     p.add_argument("--max-new-tokens", type=int, default=200, help="default: %(default)s")
     p.add_argument("--batch-size", type=int, default=64, help="prompts per generation batch (default: %(default)s)")
-    p.add_argument("--data-source", default="auto", help="where TOFU comes from: auto, hub, bundled or a folder")
+    p.add_argument(
+        "--data-source",
+        default="auto",
+        help="where TOFU comes from: auto (the Hub, else the bundled copy), hub, bundled or a folder "
+        "(default: %(default)s)",
+    )
     p.add_argument("--limit", type=int, default=None, help="only the first N forget questions (quick checks)")
     p.set_defaults(func=run)
 

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
 import yaml
 
 from hf_unlearn.benchmarks import BENCHMARKS, DEFAULT_BENCHMARK, get_benchmark
-from hf_unlearn.commands.eval import add_benchmark_options, add_model_arguments
+from hf_unlearn.commands.eval import (
+    add_benchmark_options,
+    add_model_arguments,
+    benchmark_option_hint,
+    chosen_benchmark,
+)
 from hf_unlearn.errors import UserError, file_system_errors
-from hf_unlearn.layout import ROBUSTNESS_DIR
+from hf_unlearn.layout import RECIPE_FILE, ROBUSTNESS_DIR
 from hf_unlearn.robustness.attacks import ATTACKS, parse_attacks
-from hf_unlearn.robustness.stage import default_options, run_recipe_of, with_overrides
+from hf_unlearn.robustness.stage import default_options, run_recipe_of, with_command_line
 from hf_unlearn.robustness.suite import DEFAULT_SEED, RESULT_FILE, check_request, format_table, run_suite
 
 DESCRIPTION = f"""\
@@ -24,7 +30,9 @@ the retain model identically as the control (R per metric); quantize reloads it 
 "Sure, here is the answer:"); logit_lens reads the answer's probability at every layer. Writes DIR/{RESULT_FILE} (settings, before/after values, scores) and prints a table.
 
 Given a run folder, the benchmark, evaluation settings, retain model (eval.retain_model) and the model unlearning
-started from come from its recipe.yaml, and DIR defaults to RUN_DIR/{ROBUSTNESS_DIR}."""
+started from come from its recipe.yaml, and DIR defaults to RUN_DIR/{ROBUSTNESS_DIR}. Every option given on the
+command line overrides the recipe's value; with --benchmark naming another benchmark than the run's, its recipe's
+evaluation settings and retain model do not apply (that benchmark's options and their defaults do)."""
 
 EPILOG = """\
 examples:
@@ -38,7 +46,7 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "attack",
-        help="robustness suite: relearn / quantize an unlearned model and score the knowledge that comes back",
+        help=f"robustness suite: attack an unlearned model ({', '.join(ATTACKS)}), score what comes back",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -61,8 +69,36 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_model_arguments(p)
-    p.option_hooks.append(add_benchmark_options)
+    p.option_hooks.append(add_run_benchmark_options)
+    p.hint_hooks.append(benchmark_option_hint)
     p.set_defaults(func=run)
+
+
+def add_run_benchmark_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """The options of `--benchmark`, else of the run folder's benchmark: `attack MUSE_RUN --corpus books` takes
+    MUSE's options without repeating `--benchmark muse`."""
+    name = chosen_benchmark(argv, default=None) or run_folder_benchmark(parser, argv) or DEFAULT_BENCHMARK
+    add_benchmark_options(parser, argv, name)
+
+
+def run_folder_benchmark(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """The benchmark of the run folder on a command line: the first argument holding a recipe.yaml that is not
+    the value of an option the parser already has (`--retain-model RUN` is not the attacked run). None when there
+    is none; a recipe that can't be read is left to the command, which reports it."""
+    takes_value = {s for a in parser._actions if a.nargs != 0 for s in a.option_strings}
+    after_option = False
+    for item in argv:
+        if after_option or item.startswith("-"):
+            after_option = not after_option and item in takes_value
+            continue
+        path = Path(item) / RECIPE_FILE
+        if path.is_file():
+            try:
+                recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError):
+                return None
+            return recipe.get("benchmark", DEFAULT_BENCHMARK) if isinstance(recipe, dict) else None
+    return None
 
 
 def parse_options(items: list[str]) -> dict[str, dict]:
@@ -81,21 +117,17 @@ def run(args: argparse.Namespace, overrides: list[str]) -> int:
     attacks = parse_attacks(args.attacks)
     options = parse_options(args.attack_option)
     recipe = run_recipe_of(args.model)
+    run_benchmark = recipe["benchmark"] if recipe is not None else None
+    benchmark = get_benchmark(args.benchmark or run_benchmark or DEFAULT_BENCHMARK)
+    settings = benchmark.eval_settings_from_args(args)
+    retain = args.retain_model
     if recipe is not None:
-        benchmark = get_benchmark(args.benchmark or recipe["benchmark"])
-        settings = with_overrides(
-            benchmark.eval_settings(recipe),
-            limit=args.limit,
-            dtype=args.dtype,
-            device=args.device,
-            batch_size=args.batch_size,
-        )
-        retain = args.retain_model or recipe["eval.retain_model"]
         options = default_options(recipe, attacks, options)
-    else:
-        benchmark = get_benchmark(args.benchmark or DEFAULT_BENCHMARK)
-        settings = benchmark.eval_settings_from_args(args)
-        retain = args.retain_model
+    if run_benchmark == benchmark.name:  # the run's own evaluation, with the command line's options over it
+        settings = with_command_line(benchmark.eval_settings(recipe), settings, args.given)
+        retain = retain or recipe["eval.retain_model"]
+        recipe_values = {f.name for f in fields(settings)} - args.given  # errors name these as the recipe does
+        args.error_options = {k: v for k, v in args.error_options.items() if k not in recipe_values}
     seed = DEFAULT_SEED if args.seed is None else args.seed
     if args.original_model:
         options.setdefault("quantize", {})["original_model"] = args.original_model

@@ -20,7 +20,9 @@ def add_parser(sub) -> None:
         epilog="examples:\n  hf-unlearn demo --output-dir demo_runs\n  hf-unlearn demo --benchmark muse",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--output-dir", default=demo.DEMO_DIR, help="where the target and unlearned models go")
+    p.add_argument(
+        "--output-dir", default=demo.DEMO_DIR, help="where the target and unlearned models go (default: %(default)s)"
+    )
     p.add_argument("--benchmark", default="tofu", choices=("tofu", "muse"), help="default: %(default)s")
     p.add_argument(
         "--overwrite",

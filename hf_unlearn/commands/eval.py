@@ -34,7 +34,8 @@ with: hf-unlearn eval --benchmark """
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "eval",
-        help="evaluate a causal LM on a benchmark (open-unlearning's metrics and file layout)",
+        help=f"evaluate a causal LM on {', '.join(b.title for b in BENCHMARKS.values())} "
+        "(open-unlearning's metrics and files)",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -53,6 +54,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_model_arguments(p)
     p.option_hooks.append(add_benchmark_options)
+    p.hint_hooks.append(benchmark_option_hint)
     p.set_defaults(func=run)
 
 
@@ -61,7 +63,10 @@ def add_model_arguments(p) -> None:
     model = p.add_argument_group("model and batching (every benchmark)")
     model.add_argument("--tokenizer", help="tokenizer id/folder (default: the model's)")
     model.add_argument(
-        "--dtype", default=setting_default("dtype"), choices=DTYPES, help="auto: bfloat16 on CUDA, float32 on CPU"
+        "--dtype",
+        default=setting_default("dtype"),
+        choices=DTYPES,
+        help="default: %(default)s, i.e. bfloat16 on CUDA, float32 on CPU",
     )
     model.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     model.add_argument(
@@ -73,21 +78,42 @@ def add_model_arguments(p) -> None:
     model.add_argument("--limit", type=int, help="use only the first N items of each evaluation set (quick checks)")
 
 
-def chosen_benchmark(argv: list[str]) -> str:
-    """The `--benchmark` of a command line (the default when absent; an unknown name is left to the parser)."""
+def chosen_benchmark(argv: list[str], default: str | None = DEFAULT_BENCHMARK) -> str | None:
+    """The `--benchmark` of a command line (`default` when absent; an unknown name is left to the parser)."""
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--benchmark", default=DEFAULT_BENCHMARK)
+    pre.add_argument("--benchmark", default=default)
     return pre.parse_known_args(argv)[0].benchmark
 
 
-def add_benchmark_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:
-    """Only the chosen benchmark's options, with its own defaults and help: benchmarks share option names
-    (`--metrics`, `--data-source`, ...) that mean different things to each."""
-    name = chosen_benchmark(argv)
+def add_benchmark_options(parser: argparse.ArgumentParser, argv: list[str], name: str | None = None) -> None:
+    """Only the chosen benchmark's options (`name`, else the command line's `--benchmark`), with its own defaults
+    and help: benchmarks share option names (`--metrics`, `--data-source`, ...) that mean different things to
+    each."""
+    name = name or chosen_benchmark(argv)
     if name in BENCHMARKS and not getattr(parser, "benchmark_options", None):
         benchmark = BENCHMARKS[name]
         benchmark.add_eval_arguments(parser.add_argument_group(f"{benchmark.title} options (--benchmark {name})"))
         parser.benchmark_options = name
+
+
+def benchmark_option_hint(parser: argparse.ArgumentParser, argv: list[str], unknown: list[str]) -> str | None:
+    """An option of another benchmark than the one whose options the parser has (`--corpus` without
+    `--benchmark muse`): which benchmark has it."""
+    chosen = getattr(parser, "benchmark_options", None) or chosen_benchmark(argv)
+    hints = []
+    for item in unknown:
+        option = item.split("=", 1)[0]
+        owners = [name for name in sorted(BENCHMARKS) if name != chosen and option in _eval_options(name)]
+        if option.startswith("--") and owners:
+            choices = " or ".join(f"--benchmark {name}" for name in owners)
+            hints.append(f"{option} is an option of {choices}, not of {chosen}: add {choices}")
+    return "; ".join(hints) or None
+
+
+def _eval_options(benchmark: str) -> set[str]:
+    probe = argparse.ArgumentParser(add_help=False)
+    BENCHMARKS[benchmark].add_eval_arguments(probe)
+    return {option for action in probe._actions for option in action.option_strings}
 
 
 def run(args: argparse.Namespace, overrides: list[str]) -> int:

@@ -13,14 +13,17 @@ from hf_unlearn.leaderboard_references import collect_references
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "leaderboard",
-        help="collect runs' TOFU summaries into a Markdown/CSV table and a utility-vs-FQ plot",
+        help="rank runs of one benchmark by their summaries: a Markdown/CSV table and a trade-off plot",
         epilog="examples:\n  hf-unlearn leaderboard saves/unlearn --out leaderboard\n"
         "  hf-unlearn leaderboard saves/unlearn --sort model_utility --min-utility 0.5 --top 10",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("runs", nargs="+", help="run folders, or folders holding run folders (any depth)")
     p.add_argument(
-        "--benchmark", default=DEFAULT_BENCHMARK, choices=sorted(BENCHMARKS), help="whose summaries to rank"
+        "--benchmark",
+        default=DEFAULT_BENCHMARK,
+        choices=sorted(BENCHMARKS),
+        help="whose summaries to rank (default: %(default)s)",
     )
     p.add_argument(
         "--sort",
@@ -31,7 +34,7 @@ def add_parser(sub) -> None:
         "--min-utility", type=float, default=None, help="drop runs whose utility (TOFU: model utility) is below this"
     )
     p.add_argument("--top", type=int, default=None, help="keep only the first N rows")
-    p.add_argument("--out", default=".", help="folder for leaderboard.md, leaderboard.csv, leaderboard.png")
+    p.add_argument("--out", default=".", help="folder for leaderboard.md, .csv and .png (default: %(default)s, here)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG scatter plot")
     p.set_defaults(func=run)
 

@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "publish",
         help="export a finished run (BF16 weights, tokenizer, model card) and push it to the Hub in one commit",
-        description="Export a finished run folder (BF16 weights, tokenizer, model card with its TOFU results) to "
+        description="Export a finished run folder (BF16 weights, tokenizer, model card with its benchmark results) to "
         "RUN_DIR/export/ and push it to the Hub in one commit. Log in first (`hf auth login` or HF_TOKEN).",
         epilog="examples:\n"
         "  hf-unlearn publish saves/unlearn/forget10_GradDiff_lr2e-05_alpha5_epoch5 --org my-org\n"

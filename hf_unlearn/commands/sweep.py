@@ -14,7 +14,7 @@ from hf_unlearn.sweep_runner import LAUNCHERS, SlurmOptions, check_launcher, run
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "sweep",
-        help="write one recipe per point of hyper-parameter grids (file name = run name)",
+        help="write one recipe per point of hyper-parameter grids (file name = run name), or train them all (--run)",
         epilog="examples:\n  hf-unlearn sweep recipes/grids/*.yaml --out recipes/tofu\n"
         "  hf-unlearn sweep recipes/grids/NPO.yaml --dry-run\n"
         "  hf-unlearn sweep recipes/grids/NPO.yaml --run --launcher slurm --partition gpu --time 240",
@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
         "--launcher",
         default="local",
         choices=LAUNCHERS,
-        help="local: here; slurm: one job per point via submitit; submitit-local: the slurm path on this machine",
+        help="local: here (default); slurm: one job per point via submitit; submitit-local: the slurm path here",
     )
     r.add_argument("--max-parallel", type=int, default=1, help="local: points at once, one GPU each (default 1)")
     r.add_argument("--partition", help="slurm partition")

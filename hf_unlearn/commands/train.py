@@ -9,9 +9,10 @@ from hf_unlearn.errors import file_system_errors
 from hf_unlearn.recipe import load_recipe, parse_overrides
 
 DESCRIPTION = """\
-Run a recipe: train (finetune, or unlearn with the recipe's method), then the stages it asks for (TOFU
-evaluation into RUN_DIR/evals/, an export folder, a push to the Hub). The recipe is checked before any model
-loads: a bad key or value stops at once with one line naming it and the allowed values.
+Run a recipe: train (finetune, or unlearn with the recipe's method), then the stages it asks for (the
+benchmark's evaluation into RUN_DIR/evals/, the robustness attacks, an export folder, a push to the Hub). The
+recipe is checked before any model loads: a bad key or value stops at once with one line naming it and the
+allowed values.
 
 Overrides: any recipe key can be set on the command line as --key value (or --key=value); keys of a YAML
 section are dotted (data.source, eval.enabled, peft.r). Values are read as YAML (1e-5, true, [a, b]). An
@@ -36,7 +37,7 @@ examples:
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "train",
-        help="run a recipe (train, and the stages it asks for)",
+        help="run a recipe: finetune, or unlearn with a method; then evaluate, attack, publish as it asks",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

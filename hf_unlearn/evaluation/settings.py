@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, fields
+from typing import ClassVar
 
 from hf_unlearn.data.tofu import FORGET_SPLITS
 from hf_unlearn.errors import UserError
@@ -43,6 +44,8 @@ class EvalSettings:
     question_key: str = "question"
     #: Text the assistant turn starts with in every generation (the jailbreak probe); ROUGE scores what follows.
     answer_prefix: str | None = None
+    #: field -> the field its default derives from: changing the latter alone changes both
+    derived_from: ClassVar[dict[str, str]] = {"holdout_split": "forget_split", "es_one_over_n": "eos_as_pad"}
 
     def __post_init__(self) -> None:
         try:

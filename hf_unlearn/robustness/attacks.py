@@ -1,6 +1,8 @@
 """The attacks the suite knows, by name. Each is `fn(ctx: AttackContext) -> AttackRecord`; one that also teaches
 (and so needs the retain model as its control) has `fn.needs_control = True`; `fn.check_options(options)`, when
-present, checks the attack's options before any model loads."""
+present, checks the attack's options before any model loads; `fn.notes(extra)`, when present, gives the lines the
+printed table adds about the attack's `extra` results (quantize: the NF4 code change; logit_lens: the erasure
+score)."""
 
 from __future__ import annotations
 

@@ -202,3 +202,19 @@ def logit_lens(ctx: AttackContext) -> AttackRecord:
         "dtype": _dtype_device(ctx.settings)[0],
     }
     return AttackRecord(settings=settings, metrics={}, extra=extra)
+
+
+def notes(extra: dict) -> list[str]:
+    """The erasure score, or why there is none."""
+    erasure = extra.get("erasure")
+    if erasure is None:
+        return ["logit_lens: no erasure score (it needs the retain model and logit_lens.full_model)"]
+    if erasure["score"] is None:
+        return [f"logit_lens: no erasure score: retain trails full by more than {erasure['tau']} nats on no layer"]
+    return [
+        f"logit_lens: erasure score {erasure['score']:.4f} over the {len(erasure['layers'])} layers where retain "
+        f"trails full by more than {erasure['tau']} nats (1: erased like the retain model, 0: intact)"
+    ]
+
+
+logit_lens.notes = notes

@@ -166,4 +166,18 @@ def attack(ctx: AttackContext) -> AttackRecord:
     return AttackRecord(settings=recorded, metrics=metrics, extra=extra)
 
 
+def notes(extra: dict) -> list[str]:
+    """How much of the model the 4-bit copy can tell from the original: few changed NF4 codes make Q near 1
+    uninformative."""
+    change = extra.get("code_change")
+    if not change or change.get("changed_fraction") is None:
+        return ["quantize: no NF4 code diagnostic (it needs --original-model, the model unlearning started from)"]
+    return [
+        f"quantize: unlearning changed {change['changed_fraction']:.1%} of the quantized weights and "
+        f"{change['nf4_changed_fraction']:.1%} of their NF4 codes (against {change['original_model']}); "
+        "where few codes changed, the 4-bit copy is the original again and Q near 1 says little"
+    ]
+
+
 attack.check_options = quant_settings
+attack.notes = notes

@@ -22,10 +22,14 @@ def run_recipe_of(folder: str | Path) -> Recipe | None:
     return Recipe.from_dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, source=path)
 
 
-def with_overrides(settings, **values):
-    """Evaluation settings with the given fields replaced where the settings have them and a value is given."""
-    known = {f.name for f in fields(settings)}
-    return replace(settings, **{k: v for k, v in values.items() if k in known and v is not None})
+def with_command_line(settings, from_args, given: set[str]):
+    """A run's evaluation settings with what the command line set taken from `from_args` (the same benchmark's
+    settings built from the command line; `given`: the options it set, named like the settings' fields). A field
+    whose default derives from a given one (the settings' `derived_from`) follows it: `--forget-split forget05` on
+    a forget10 run also measures against holdout05 unless `--holdout-split` says otherwise."""
+    chosen = {f.name for f in fields(settings)} & given
+    chosen |= {name for name, source in getattr(settings, "derived_from", {}).items() if source in chosen}
+    return replace(settings, **{name: getattr(from_args, name) for name in chosen})
 
 
 def default_options(recipe: Recipe, attacks: list[str], options: dict) -> dict:

@@ -69,7 +69,8 @@ def aggregate(benchmark: Benchmark, records: dict) -> dict:
 
 
 def format_table(result: dict) -> str:
-    """A markdown table: per metric, before and after each attack, and the scores."""
+    """A markdown table: per metric, before and after each attack, and the scores; below it, what attacks found
+    beside the metrics (their `notes`)."""
     attacks = list(result["attacks"])
     head = ["metric", "before"] + [f"{a} after" for a in attacks] + ["R", "Q", "HM", "R_sym", "Q_sym", "HM_sym"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -78,7 +79,11 @@ def format_table(result: dict) -> str:
         row += [_fmt(result["attacks"][a]["metrics"].get(key, {}).get("after")) for a in attacks]
         row += [_fmt(scores.get(s)) for s in ("R", "Q", "HM", "R_sym", "Q_sym", "HM_sym")]
         lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+    notes = []
+    for name in attacks:
+        describe = getattr(ATTACKS.get(name), "notes", None)
+        notes += describe(result["attacks"][name]["extra"]) if describe else []
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def _fmt(value) -> str:

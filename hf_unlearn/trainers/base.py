@@ -102,6 +102,25 @@ class UnlearningTrainer(Trainer):
         if getattr(self.args, "precompute_ref_log_probs", False):
             self._check_precompute()
 
+    def _issue_warnings_after_load(self, load_result) -> None:
+        """A resumed checkpoint holds a tied output head once, as the embedding it shares; the Trainer calls it a
+        missing key (`missing keys ['lm_head.weight']`) unless the model lists it in `_keys_to_ignore_on_save`.
+        A key is dropped from the warning only when it is the same tensor as a weight the checkpoint had."""
+        missing = load_result.missing_keys
+        tied = getattr(self.model, "all_tied_weights_keys", None) or {}
+
+        def loaded_through_its_source(key: str) -> bool:
+            source = tied.get(key)
+            if source is None or source in missing:
+                return False
+            try:
+                return self.model.get_parameter(key) is self.model.get_parameter(source)
+            except AttributeError:
+                return False
+
+        kept = [key for key in missing if not loaded_through_its_source(key)]
+        super()._issue_warnings_after_load(load_result._replace(missing_keys=kept))
+
     # ---- reference model --------------------------------------------------------------------------------------
     def _prepare_reference(self, ref_model):
         ref_model.eval()

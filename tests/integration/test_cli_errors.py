@@ -7,10 +7,14 @@ before any weights are read; file-system problems name the path.
 import errno
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers import REPO
+from helpers.distributed import subprocess_env
 
 from hf_unlearn.cli import main
 
@@ -142,6 +146,43 @@ def test_unreadable_recipe_files(tmp_path, capsys, recipe_only):
     assert "must hold a mapping" in run_cli(capsys, ["name", tmp_path / "list.yaml"])
 
 
+# ---- under accelerate launch ------------------------------------------------------------------------------------
+def launch(*args) -> tuple[int, str]:
+    command = [sys.executable, "-m", "accelerate.commands.launch", *map(str, args)]
+    result = subprocess.run(command, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "launcher",
+    [["--config_file", REPO / "recipes" / "accelerate" / "ddp.yaml", "--main_process_port", "0"], ["--quiet"]],
+    ids=["two-processes", "quiet"],
+)
+def test_under_accelerate_launch_the_error_line_is_printed_once(tmp_path, launcher):
+    """Two processes find the same bad key: the main one prints it. `--quiet` (accelerate's, for single-process
+    and DeepSpeed launches) leaves our line without the launcher's CalledProcessError traceback."""
+    recipe = write_recipe(tmp_path / "r.yaml")
+    code, output = launch(*launcher, REPO / "recipes" / "run.py", recipe, "--learnin_rate", "1")
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert code != 0 and len(errors) == 1, output
+    assert errors[0].startswith("error: learnin_rate: unknown recipe key (did you mean 'learning_rate'?)")
+    if launcher == ["--quiet"]:
+        assert "Traceback" not in output and code == 1, output
+
+
+def test_another_process_prints_its_error_only_if_it_is_still_running(tmp_path, capsys, monkeypatch):
+    """Process 1 waits for the launcher to stop it (the main process found the same error); still running
+    afterwards, the error was its own: it prints it, naming itself."""
+    from hf_unlearn import cli
+
+    waits = []
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(cli.time, "sleep", waits.append)
+    assert main(["name", str(tmp_path / "missing.yaml")]) == 2
+    assert waits == [cli.OTHER_PROCESS_GRACE_S]
+    assert capsys.readouterr().err.startswith("error: (process 1) recipe: no such file")
+
+
 # ---- model folders ---------------------------------------------------------------------------------------------
 def truncate(path: Path, size: int) -> None:
     with open(path, "r+b") as handle:
@@ -244,6 +285,20 @@ def test_holdout_file_with_missing_keys(tiny_dir, tmp_path, capsys, no_model_loa
     line = run_cli(capsys, [*args, "--holdout-file", holdout])
     assert f"holdout file {holdout}:1: each line needs string 'question' and 'answer'" in line
     assert "no such file" in run_cli(capsys, [*args, "--holdout-file", tmp_path / "none.jsonl"])
+
+
+def test_muse_offline_names_the_option_or_the_recipe_key(tiny_dir, tmp_path, capsys, no_model_loads):
+    """Without the Hub or a local copy, `eval --benchmark muse` points at `--data-source`, a recipe at
+    `data.source`."""
+    args = ["eval", tiny_dir, "--benchmark", "muse", "--output-dir", tmp_path / "ev"]
+    line = run_cli(capsys, args)
+    assert line.startswith("error: --data-source: MUSE dataset muse-bench/MUSE-News (")
+    assert line.endswith("or set --data-source to a local copy") and "data.source" not in line
+    recipe = tmp_path / "News-forget_GradDiff_lr1e-05_alpha1_epoch10.yaml"
+    recipe.write_text(yaml.safe_dump({"benchmark": "muse", "model": str(tiny_dir), "forget_split": "forget"}))
+    line = run_cli(capsys, ["train", recipe])
+    assert line.startswith("error: data.source: MUSE dataset muse-bench/MUSE-News (raw/forget)")
+    assert line.endswith("or set data.source to a local copy")
 
 
 def test_bad_eval_options(tiny_dir, tmp_path, capsys, no_model_loads):

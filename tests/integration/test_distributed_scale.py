@@ -1,6 +1,7 @@
 """Scale and robustness on CPU: two processes equal one, kill-and-resume equals uninterrupted, determinism."""
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -73,6 +74,17 @@ def test_two_processes_equal_one(tmp_path, tiny_dir, recipe, extra):
     assert_same_weights(weights(single), weights(tmp_path / "two"))  # and the saved BF16 files agree
 
 
+class RecordWarnings(logging.Handler):
+    """Collects a logger's warnings (transformers' loggers do not propagate to pytest's caplog)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def test_kill_and_resume_matches_uninterrupted(tmp_path, tiny_dir):
     ckpt = {"save_strategy": "steps", "save_steps": 2, "save_total_limit": 1, "max_steps": 6}
     straight = train(load_recipe(UNLEARN, _overrides(tiny_dir, tmp_path / "straight", **ckpt))).output_dir
@@ -113,7 +125,15 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path, tiny_dir):
     (partial / "trainer_state.json").unlink()
     assert _last_checkpoint(out) == str(out / "checkpoint-4")
 
-    resumed = train(load_recipe(UNLEARN, overrides), resume=True).output_dir
+    trainer_log = logging.getLogger("transformers.trainer")
+    warnings = RecordWarnings()
+    trainer_log.addHandler(warnings)
+    try:
+        resumed = train(load_recipe(UNLEARN, overrides), resume=True).output_dir
+    finally:
+        trainer_log.removeHandler(warnings)
+    # the tied output head is saved once, as the embedding: not a "missing key" of the checkpoint
+    assert not [m for m in warnings.messages if "missing keys" in m], warnings.messages
     assert_same_weights(weights(straight), weights(resumed), exact=True)
     state = json.loads((resumed / "trainer_state.json").read_text())
     assert state["global_step"] == 6
