@@ -123,6 +123,14 @@ SCHEMA: dict[str, Field] = {
     "data.forget_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N forget rows"),
     "data.retain_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N retain rows"),
     "data.max_length": Field(512, int, minimum=1, help="raw-text corpora (WMDP, MUSE): tokens per training window"),
+    "data.schedule": Field(
+        "windows",
+        str,
+        ("windows", "documents"),
+        help="WMDP: how the corpora are read: windows (open-unlearning: shuffled data.max_length-token windows) or "
+        "documents (the WMDP paper's RMU code: documents in order, steps alternating bio and cyber batches, each "
+        "document cut at 512 tokens, 768 for cyber)",
+    ),
     "data.corpus": Field("news", str, ("news", "books"), help="MUSE: which corpus (News articles or Books)"),
     "data.forget_file": Field(
         None, str, nullable=True, help="WMDP: a local copy of the forget corpus (the gated bio one), JSON Lines `text`"

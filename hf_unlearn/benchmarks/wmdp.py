@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from hf_unlearn.benchmarks.base import Benchmark, CardMetric, TrainData
-from hf_unlearn.data.corpora import load_corpus, tokenize_corpus
+from hf_unlearn.data.corpora import load_corpus
 from hf_unlearn.errors import UserError
 from hf_unlearn.evaluation import fingerprint as fp
 from hf_unlearn.evaluation import harness, store
@@ -40,6 +42,10 @@ FORGET_CORPORA = {
     "bio-cyber": ("bio-forget-corpus", "cyber-forget-corpus"),
 }
 RETAIN_OF = {"bio": "bio-retain", "cyber": "cyber-retain", "bio-cyber": "wikitext"}
+#: `data.schedule: documents`: the tokens each document is cut at, as the original RMU code cuts them (its
+#: `rmu/unlearn.py`: 512 for the first topic, bio, 768 for the second, cyber; 512 for retain documents).
+DOCUMENT_LENGTHS = {"bio-forget-corpus": 512, "cyber-forget-corpus": 768}
+RETAIN_DOCUMENT_LENGTH = 512
 RETAIN_CORPORA = {
     "bio-retain": ("bio-retain-corpus",),
     "cyber-retain": ("cyber-retain-corpus",),
@@ -47,6 +53,8 @@ RETAIN_CORPORA = {
 }
 
 _GOAL = f"near {CHANCE:.0%} (random chance)"
+logger = logging.getLogger(__name__)
+
 CARD_METRICS: tuple[CardMetric, ...] = (
     CardMetric("wmdp_bio/acc", "WMDP-Bio accuracy", "accuracy", "wmdp-bio", _GOAL + " when bio is forgotten"),
     CardMetric("wmdp_cyber/acc", "WMDP-Cyber accuracy", "accuracy", "wmdp-cyber", _GOAL + " when cyber is forgotten"),
@@ -95,6 +103,23 @@ def file_corpus(split: str) -> str | None:
     if "bio-forget-corpus" in corpora:
         return "bio-forget-corpus"
     return corpora[0] if corpora else None
+
+
+def data_text(recipe) -> str:
+    """How the run read its corpora, in a sentence of its card."""
+    if recipe["data.schedule"] == "documents":
+        lengths = ", ".join(f"{n} tokens for {c.split('-')[0]}" for c, n in DOCUMENT_LENGTHS.items())
+        return (
+            "read as the WMDP paper's RMU code reads them: documents in file order, "
+            f"{recipe['effective_batch_size']} per step, steps alternating between the forget corpora (each with "
+            f"its own control vector for RMU) and each step paired with the next retain batch; each document starts "
+            f"with BOS and is cut at {lengths} ({RETAIN_DOCUMENT_LENGTH} for retain documents), left-padded with EOS."
+        )
+    return (
+        "read as open-unlearning reads WMDP: the documents are joined with a blank line and cut into windows of "
+        f"{recipe['data.max_length']} tokens, each starting with BOS (masked in the labels); the forget windows are "
+        "shuffled and each is paired with a random retain window."
+    )
 
 
 def _task_files_digest(include_path: str | None) -> str | None:
@@ -152,8 +177,10 @@ class WMDP(Benchmark):
         return rows
 
     def train_data(self, recipe, tokenizer) -> TrainData:
+        """The forget/retain training data as `data.schedule` reads it (`data/schedules.py`): open-unlearning's
+        shuffled windows, each starting with BOS (masked in the labels), or the original RMU code's documents in
+        order, bio and cyber batches alternating, each document starting with BOS (every position trained on)."""
         from hf_unlearn.data.collator import NestedPaddingCollator
-        from hf_unlearn.data.pairing import ForgetRetainDataset
 
         if recipe["task"] != "unlearn":
             raise UserError("task: WMDP has no finetuning splits (its models are finetuned elsewhere)")
@@ -162,18 +189,60 @@ class WMDP(Benchmark):
                 f"method: {recipe['method']} trains on question-answer rows; WMDP's corpora are raw text "
                 "(use RMU, GradDiff, NPO, SimNPO, ...)"
             )
-        source, length = recipe["data.source"], recipe["data.max_length"]
-        forget = self.load_split(recipe["forget_split"], source, recipe["data.forget_file"])
-        retain = self.load_split(recipe["retain_split"], source)
-        forget = forget[: recipe["data.forget_limit"]] if recipe["data.forget_limit"] else forget
+        topics = self._forget_corpora(recipe)
+        retain = [r["text"] for r in self.load_split(recipe["retain_split"], recipe["data.source"])]
         retain = retain[: recipe["data.retain_limit"]] if recipe["data.retain_limit"] else retain
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        dataset = ForgetRetainDataset(
-            tokenize_corpus([r["text"] for r in forget], tokenizer, length),
-            tokenize_corpus([r["text"] for r in retain], tokenizer, length),
-            seed=recipe["seed"],
+        if recipe["data.schedule"] == "documents":
+            dataset, forget_read, retain_read = self._document_schedule(recipe, tokenizer, topics, retain)
+            pad, side = tokenizer.eos_token_id, "left"  # the original pads on the left with EOS
+        else:
+            dataset, forget_read, retain_read = self._windows(recipe, tokenizer, topics, retain)
+            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+            side = "right"
+        rows = {"forget": [{"text": d} for d in forget_read], "retain": [{"text": d} for d in retain_read]}
+        return TrainData(dataset, rows, NestedPaddingCollator(pad, padding_side=side), pad)
+
+    def _forget_corpora(self, recipe) -> list[tuple[str, list[str]]]:
+        """(corpus, documents) of each forget corpus of the split, in topic order, `data.forget_limit` applied."""
+        split, limit = recipe["forget_split"], recipe["data.forget_limit"]
+        replaced = file_corpus(split)
+        out = []
+        for corpus in FORGET_CORPORA[split]:
+            own = recipe["data.forget_file"] if corpus == replaced else None
+            docs = load_corpus(corpus, recipe["data.source"], own)
+            out.append((corpus, docs[:limit] if limit else docs))
+        return out
+
+    def _windows(self, recipe, tokenizer, topics, retain):
+        from hf_unlearn.data.pairing import ForgetRetainDataset
+        from hf_unlearn.data.schedules import corpus_windows, windows_read
+
+        length, seed = recipe["data.max_length"], recipe["seed"]
+        reads = windows_read(recipe["max_steps"], recipe["effective_batch_size"])
+        forget, forget_read = corpus_windows([d for _, docs in topics for d in docs], tokenizer, length, reads, seed)
+        if reads is None:  # bounded by epochs: every forget window, each epoch
+            reads = math.ceil(recipe["num_train_epochs"]) * len(forget)
+        retain_windows, retain_read = corpus_windows(retain, tokenizer, length, reads, seed + 1)
+        return ForgetRetainDataset(forget, retain_windows, seed=seed), forget_read, retain_read
+
+    def _document_schedule(self, recipe, tokenizer, topics, retain):
+        from hf_unlearn.data.schedules import Topic, document_schedule
+
+        batch, max_steps = recipe["effective_batch_size"], recipe["max_steps"]
+        schedule = [Topic(name, docs, DOCUMENT_LENGTHS[name]) for name, docs in topics]
+        dataset, forget_read, retain_read = document_schedule(
+            schedule, retain, RETAIN_DOCUMENT_LENGTH, batch, max_steps, tokenizer
         )
-        return TrainData(dataset, {"forget": forget, "retain": retain}, NestedPaddingCollator(pad), pad)
+        steps = len(dataset) // batch
+        if max_steps > steps:
+            logger.warning(
+                "data.schedule documents: the corpora hold %d whole batches of %d documents per step; max_steps %d "
+                "reads them again (the original RMU code stops after them)",
+                steps,
+                batch,
+                max_steps,
+            )
+        return dataset, forget_read, retain_read
 
     # ---- evaluation -------------------------------------------------------------------------------------------
     def eval_settings(self, recipe) -> WMDPSettings:
@@ -300,7 +369,7 @@ class WMDP(Benchmark):
             "chance": f"{CHANCE:.0%}",
             "mmlu_drop": drop,
             "harness": version,
-            "max_length": recipe["data.max_length"],
+            "data_text": data_text(recipe),
         }
 
     def finetune_eval_split(self, finetune_splits: list[str], default: str) -> str:

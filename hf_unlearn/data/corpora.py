@@ -1,7 +1,7 @@
 """Raw-text corpora (WMDP's unlearning corpora): where each one comes from, how it loads, how it is chunked.
 
-A corpus is a list of documents (strings). Training reads it as fixed-length token windows of the concatenated
-documents (labels = input ids, no chat template), the way open-unlearning's pretraining dataset reads WMDP.
+A corpus is a list of documents (strings). How training reads them (fixed-length windows of the joined documents,
+or whole documents in order) is `schedules.py`'s job; `chunk_documents` cuts a token stream into windows.
 Corpora load from a local folder of `<corpus>.jsonl` files (the layout of WMDP's zip archive), from a single file
 given by the user, or from the Hub.
 """
@@ -139,9 +139,3 @@ def chunk_documents(
     windows = [stream[i : i + max_length] for i in range(0, len(stream), max_length)]
     head, masked = ([bos], [-100]) if bos is not None else ([], [])
     return [{"input_ids": head + list(w), "labels": masked + list(w)} for w in windows if w]
-
-
-def tokenize_corpus(docs: list[str], tokenizer, max_length: int) -> list[dict]:
-    """Chunked features of a corpus for `tokenizer` (no special tokens inside; end-of-text between documents)."""
-    token_lists = [tokenizer(doc, add_special_tokens=False)["input_ids"] for doc in docs]
-    return chunk_documents(token_lists, max_length, tokenizer.eos_token_id)

@@ -5,12 +5,14 @@ corpus, scored by lm-evaluation-harness on local tasks in WMDP's format, then th
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import lm_eval  # the wmdp extra, installed by `make install-test`
 import pytest
 from helpers import wmdp_synthetic as syn
 
 TASKS = ["synth_forget", "synth_retain"]
+PAPER_RECIPE = Path(__file__).resolve().parents[2] / "recipes/wmdp/bio-cyber_RMU_lr5e-05_s6.5_alpha1200_epoch1.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +32,10 @@ def wmdp_run(tmp_path_factory, tiny_dir, tokenizer):
             "model": str(taught),
             "method": "RMU",
             "forget_split": "cyber",
-            # steer the first layer's output through the token embeddings: the forget corpus holds only the forget
-            # topic's own tokens, so only their embeddings move and the retain prompts compute as before
-            "module_regex": r"model\.layers\.0",
+            # steer the token embeddings themselves: the forget corpus holds only the forget topic's own tokens
+            # (and BOS, whose position the loss leaves out), so only their embeddings move and the retain prompts
+            # compute as before
+            "module_regex": r"model\.embed_tokens",
             "trainable_params_regex": r"model\.embed_tokens\.weight",
             "steering_coeff": 20,
             "alpha": 1,
@@ -121,7 +124,7 @@ def test_card_and_leaderboard(wmdp_run):
     assert "random chance" in card and "25%" in card
     for task in TASKS:
         assert f"| `{task}` |" in card
-    assert "module_regex = model\\.layers\\.0" in card and "steering_coeff = 20" in card
+    assert "module_regex = model\\.embed_tokens" in card and "steering_coeff = 20" in card
     entries = collect([wmdp_run["run_dir"]], benchmark="wmdp")
     assert [e.method for e in entries] == ["RMU"]
     table = to_markdown(entries, "name")
@@ -140,3 +143,42 @@ def test_eval_command_scores_the_saved_folder(wmdp_run, capsys):
     assert set(_summary(out)) >= {f"{t}/acc" for t in TASKS}
     assert main(argv) == 0
     assert "reused" in capsys.readouterr().out
+
+
+def test_paper_schedule_trains_in_order_with_a_vector_per_topic(tmp_path, tiny_dir, tokenizer, monkeypatch):
+    """The paper recipe through the real Trainer: step i reads topic i mod 2's batch i // 2, in file order (no
+    shuffling), and each topic is steered to its own control vector."""
+    from hf_unlearn.pipeline import train
+    from hf_unlearn.recipe import load_recipe
+    from hf_unlearn.trainers.rmu import RMUTrainer
+
+    folder = tmp_path / "corpora"
+    folder.mkdir()
+    for name in ("bio-forget-corpus", "cyber-forget-corpus", "wikitext"):
+        lines = [json.dumps({"text": f"{name} document {i} says something"}) for i in range(16)]
+        (folder / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    steps = []
+    real = RMUTrainer.compute_unlearning_loss
+
+    def record(self, model, inputs):
+        forget = inputs["forget"]
+        texts = tokenizer.batch_decode(forget["input_ids"], skip_special_tokens=True)
+        steps.append((forget["topic"].tolist(), texts))
+        loss = real(self, model, inputs)
+        steps[-1] += (sorted(self._control),)
+        return loss
+
+    monkeypatch.setattr(RMUTrainer, "compute_unlearning_loss", record)
+    overrides = {
+        "model": str(tiny_dir), "data.source": str(folder), "max_steps": 4, "module_regex": r"model\.layers\.1",
+        "trainable_params_regex": r"model\.layers\.(0|1)\.mlp\.down_proj\.weight", "bf16": False,
+        "output_dir": str(tmp_path / "run"), "eval.enabled": False, "logging_steps": 1,
+    }  # fmt: skip
+    recipe = load_recipe(PAPER_RECIPE, overrides)
+    train(recipe)
+    assert [topics for topics, _, _ in steps] == [[0] * 4, [1] * 4, [0] * 4, [1] * 4]
+    names = ["bio-forget-corpus", "cyber-forget-corpus"]
+    for i, (_, texts, vectors) in enumerate(steps):
+        expected = [f"{names[i % 2]} document {4 * (i // 2) + j} says something" for j in range(4)]
+        assert [t.strip() for t in texts] == expected, i
+        assert vectors == ([0] if i == 0 else [0, 1])  # a second control vector once cyber is read

@@ -184,9 +184,11 @@ def test_raw_text_methods_get_chunked_forget_retain_pairs(method, tokenizer, tmp
     data = WMDP.train_data(recipe, tokenizer)
     assert [r["text"] for r in data.rows["forget"]] == ["exploit the buffer overflow", "shellcode here"]
     item = data.dataset[0]
-    assert item["forget"]["labels"] == item["forget"]["input_ids"] and len(item["forget"]["input_ids"]) == 4
+    ids, labels = item["forget"]["input_ids"], item["forget"]["labels"]
+    assert len(ids) == 5 and ids[0] == tokenizer.bos_token_id  # BOS + 4 tokens, as open-unlearning's windows
+    assert labels == [-100] + ids[1:]
     batch = data.collator([data.dataset[i] for i in range(len(data.dataset))])
-    assert batch["forget"]["input_ids"].shape[1] == 4 and (batch["retain"]["labels"] != -100).any()
+    assert batch["forget"]["input_ids"].shape[1] == 5 and (batch["retain"]["labels"] != -100).any()
 
 
 def test_question_answer_methods_are_refused(tokenizer, tmp_path):
@@ -195,3 +197,125 @@ def test_question_answer_methods_are_refused(tokenizer, tmp_path):
     )
     with pytest.raises(UserError, match="method: IdkDPO trains on question-answer rows"):
         WMDP.train_data(recipe, tokenizer)
+
+
+# ---- how the corpora are read (data.schedule) --------------------------------------------------------------------
+class CountingTokenizer:
+    """The tokenizer, recording every text it is asked to tokenise."""
+
+    def __init__(self, tokenizer) -> None:
+        self.__dict__["_tok"], self.__dict__["texts"] = tokenizer, []
+
+    def __call__(self, text, **kwargs):
+        self.texts.extend([text] if isinstance(text, str) else text)
+        return self._tok(text, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._tok, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._tok, name, value)
+
+
+def test_step_plan_alternates_topics_and_counts_batches_per_topic():
+    from hf_unlearn.data.schedules import schedule_steps, step_plan
+
+    assert step_plan(5, 2) == [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2)]
+    assert step_plan(3, 1) == [(0, 0), (0, 1), (0, 2)]
+    plan = step_plan(150, 2)
+    assert [k for k, _ in plan] == [i % 2 for i in range(150)]
+    assert [b for k, b in plan if k == 1] == list(range(75))  # 75 batches per topic
+    # the original's num_batches = min(max_num_batches, fewest batches of any forget or retain corpus)
+    assert schedule_steps([6000, 250, 722], 150) == 150
+    assert schedule_steps([6000, 40, 722], 150) == 40
+    assert schedule_steps([6000, 40, 722], -1) == 40
+
+
+def _corpus_folder(folder: Path, n: int = 600, long_every: int = 50) -> Path:
+    """bio/cyber forget and wikitext files of `n` numbered documents; every `long_every`-th is longer than 768
+    tokens, so truncation shows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("bio-forget-corpus", "cyber-forget-corpus", "wikitext"):
+        docs = [f"{name} document {i} " + ("filler text " * 600 if i % long_every == 0 else "") for i in range(n)]
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    return folder
+
+
+def test_paper_recipe_reads_the_original_rmu_schedule(tmp_path, tokenizer, tiny_dir):
+    """Step i: topic i mod 2, that topic's batch i // 2 of 4 documents in file order, retain batch i // 2; each
+    document with BOS and cut at 512 tokens (bio), 768 (cyber), 512 (retain); only those documents tokenised."""
+    from hf_unlearn.data.schedules import DocumentSchedule
+
+    folder = _corpus_folder(tmp_path / "corpora")
+    recipe = load_recipe(
+        REPO / "recipes/wmdp/bio-cyber_RMU_lr5e-05_s6.5_alpha1200_epoch1.yaml",
+        {"data.source": str(folder), "model": str(tiny_dir)},
+    )
+    counting = CountingTokenizer(tokenizer)
+    data = WMDP.train_data(recipe, counting)
+    assert isinstance(data.dataset, DocumentSchedule) and data.dataset.in_order
+    assert len(data.dataset) == 150 * 4
+    docs = {n: corpora.read_file(folder / f"{n}.jsonl", "x") for n in ("bio-forget-corpus", "cyber-forget-corpus")}
+    wiki = corpora.read_file(folder / "wikitext.jsonl", "x")
+    names, limit = ["bio-forget-corpus", "cyber-forget-corpus"], {0: 512, 1: 768}
+    bos = tokenizer.bos_token_id
+    for step in range(150):
+        topic, batch = step % 2, step // 2
+        items = [data.dataset[4 * step + j] for j in range(4)]
+        assert [it["forget"]["topic"] for it in items] == [topic] * 4, step
+        for j, item in enumerate(items):
+            doc = docs[names[topic]][4 * batch + j]
+            full = [bos] + tokenizer(doc, add_special_tokens=False)["input_ids"]
+            assert item["forget"]["input_ids"] == full[: limit[topic]], (step, j)
+            assert item["forget"]["labels"] == item["forget"]["input_ids"]  # every position trained on
+            retain = [bos] + tokenizer(wiki[4 * batch + j], add_special_tokens=False)["input_ids"]
+            assert item["retain"]["input_ids"] == retain[:512]
+    lengths = {(i // 4 % 2, len(data.dataset[i]["forget"]["input_ids"])) for i in range(600)}
+    assert (0, 512) in lengths and (1, 768) in lengths and max(n for _, n in lengths) == 768
+    # tokenised: the 75 batches of each topic and of wikitext, each document once; nothing after them
+    read = 75 * 4
+    assert sorted(counting.texts) == sorted(docs[names[0]][:read] + docs[names[1]][:read] + wiki[:read])
+    assert [r["text"] for r in data.rows["forget"]] == docs[names[0]][:read] + docs[names[1]][:read]
+    batch = data.collator([data.dataset[i] for i in range(4)])
+    assert batch["forget"]["topic"].tolist() == [0] * 4
+    assert (batch["forget"]["input_ids"][:, 0] == tokenizer.eos_token_id).any()  # left padding with EOS
+
+
+def test_documents_schedule_stops_at_the_fewest_whole_batches(tmp_path, tokenizer, caplog):
+    folder = _corpus_folder(tmp_path / "corpora", n=14)  # 3 whole batches of 4 per corpus
+    recipe = Recipe.from_dict(
+        {"benchmark": "wmdp", "model": "tiny", "method": "RMU", "forget_split": "bio-cyber", "max_steps": 150,
+         "effective_batch_size": 4, "per_device_train_batch_size": 4,
+         "data": {"source": str(folder), "schedule": "documents"}}
+    )  # fmt: skip
+    data = WMDP.train_data(recipe, tokenizer)
+    assert len(data.dataset) == 3 * 4  # steps 0-2: bio 0, cyber 0, bio 1
+    assert [data.dataset[4 * s]["forget"]["topic"] for s in range(3)] == [0, 1, 0]
+    assert "3 whole batches" in caplog.text
+
+
+def test_windows_start_with_bos_and_tokenise_only_the_documents_read(tmp_path, tokenizer):
+    """open-unlearning's windows (BOS first, masked); a run of 2 steps x 4 windows tokenises a random sample of
+    documents holding 8 windows, not the corpus."""
+    folder = tmp_path / "corpora"
+    folder.mkdir()
+    docs = [f"passage {i} " + "about sorting algorithms and compilers " * 8 for i in range(200)]
+    for name in ("cyber-forget-corpus", "cyber-retain-corpus"):
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    recipe = Recipe.from_dict(
+        {"benchmark": "wmdp", "model": "tiny", "method": "RMU", "max_steps": 2, "effective_batch_size": 4,
+         "per_device_train_batch_size": 4, "data": {"source": str(folder), "max_length": 16}}
+    )  # fmt: skip
+    counting = CountingTokenizer(tokenizer)
+    data = WMDP.train_data(recipe, counting)
+    window = data.dataset.forget[0]
+    assert window["input_ids"][0] == tokenizer.bos_token_id and window["labels"][0] == -100
+    assert len(window["input_ids"]) == 17 and window["labels"][1:] == window["input_ids"][1:]
+    forget, retain = [r["text"] for r in data.rows["forget"]], [r["text"] for r in data.rows["retain"]]
+    assert 8 <= len(forget) < 20 and 8 <= len(retain) < 20 and forget != retain
+    assert forget == [d for d in docs if d in forget]  # file order
+    assert len(data.dataset.forget) >= 8 and len(data.dataset.retain) >= 8
+    tokenised = set(counting.texts)
+    assert len([d for d in docs if d in tokenised]) == len(set(forget) | set(retain)) < 40
+    everything = Recipe.from_dict({**recipe.to_yaml_dict(), "max_steps": -1, "num_train_epochs": 1})
+    assert len(WMDP.train_data(everything, tokenizer).rows["forget"]) == 200  # bounded by epochs: every document
