@@ -85,7 +85,14 @@ SCHEMA: dict[str, Field] = {
     "max_grad_norm": Field(1.0, float, minimum=0.0, train_args=("max_grad_norm",)),
     "optim": Field("adamw_torch", str, train_args=("optim",)),
     "seed": Field(0, int, train_args=("seed", "data_seed")),
-    "bf16": Field(True, bool, help="bf16 autocast with fp32 master weights", train_args=("bf16",)),
+    "bf16": Field(True, bool, help="bf16 autocast (over model_dtype's weights)", train_args=("bf16",)),
+    "model_dtype": Field(
+        "float32",
+        str,
+        ("float32", "bfloat16"),
+        help="dtype of the trained weights and the frozen reference: float32 (master weights) or bfloat16 (half "
+        "the memory; the WMDP paper's RMU code and open-unlearning load their models so)",
+    ),
     "gradient_checkpointing": Field(False, bool, train_args=("activation_checkpointing",)),
     "loss_normalization": Field(
         "effective_batch",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import lm_eval  # the wmdp extra, installed by `make install-test`
 import pytest
+import torch
 from helpers import wmdp_synthetic as syn
 
 TASKS = ["synth_forget", "synth_retain"]
@@ -147,7 +148,8 @@ def test_eval_command_scores_the_saved_folder(wmdp_run, capsys):
 
 def test_paper_schedule_trains_in_order_with_a_vector_per_topic(tmp_path, tiny_dir, tokenizer, monkeypatch):
     """The paper recipe through the real Trainer: step i reads topic i mod 2's batch i // 2, in file order (no
-    shuffling), and each topic is steered to its own control vector."""
+    shuffling), each topic is steered to its own control vector, and the model and its frozen copy train in
+    bfloat16 weights, as the original's."""
     from hf_unlearn.pipeline import train
     from hf_unlearn.recipe import load_recipe
     from hf_unlearn.trainers.rmu import RMUTrainer
@@ -157,13 +159,14 @@ def test_paper_schedule_trains_in_order_with_a_vector_per_topic(tmp_path, tiny_d
     for name in ("bio-forget-corpus", "cyber-forget-corpus", "wikitext"):
         lines = [json.dumps({"text": f"{name} document {i} says something"}) for i in range(16)]
         (folder / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
-    steps = []
+    steps, dtypes = [], set()
     real = RMUTrainer.compute_unlearning_loss
 
     def record(self, model, inputs):
         forget = inputs["forget"]
         texts = tokenizer.batch_decode(forget["input_ids"], skip_special_tokens=True)
         steps.append((forget["topic"].tolist(), texts))
+        dtypes.add((model.dtype, self.ref_model.dtype))
         loss = real(self, model, inputs)
         steps[-1] += (sorted(self._control),)
         return loss
@@ -182,3 +185,4 @@ def test_paper_schedule_trains_in_order_with_a_vector_per_topic(tmp_path, tiny_d
         expected = [f"{names[i % 2]} document {4 * (i // 2) + j} says something" for j in range(4)]
         assert [t.strip() for t in texts] == expected, i
         assert vectors == ([0] if i == 0 else [0, 1])  # a second control vector once cyber is read
+    assert dtypes == {(torch.bfloat16, torch.bfloat16)}

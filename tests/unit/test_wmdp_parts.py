@@ -149,6 +149,11 @@ def test_open_unlearning_and_paper_recipes_differ_as_specified():
         150,
     )
     assert paper["effective_batch_size"] == 4 and paper["seed"] == 42
+    # data and precision as each reference has them
+    assert (paper["data.schedule"], paper["activation_positions"]) == ("documents", "all")
+    assert (ou["data.schedule"], ou["activation_positions"]) == ("windows", "tokens")
+    assert (paper["model_dtype"], paper["bf16"]) == ("bfloat16", False)  # the original: bf16 weights, no autocast
+    assert (ou["model_dtype"], ou["bf16"]) == ("bfloat16", True)  # open-unlearning: bf16 weights and autocast
 
 
 def test_recipe_rejects_tofu_splits_and_metrics():
