@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from hf_unlearn.errors import UserError
+from hf_unlearn.errors import UserError, first_line, hub_refusal
 
 GATED_BIO_REPO = "cais/wmdp-bio-forget-corpus"
 ACCESS_HINT = (
@@ -80,25 +80,31 @@ def read_file(path: str | Path, key: str) -> list[str]:
 
 
 def load_hub(name: str) -> list[str]:
-    """Documents of a Hub corpus; a one-line error when it is gated, offline or missing."""
+    """Documents of a Hub corpus; a one-line error when it is offline, gated or missing. "Gated" is said only when
+    the Hub says so: a network error loading the gated corpus is reported as what it is."""
     spec = HUB_CORPORA[name]
     from datasets import load_dataset
     from huggingface_hub import constants
 
     where = f"{spec.repo}" + (f" ({spec.config})" if spec.config else "")
+    local = "pass a local copy with data.forget_file (JSON Lines with a `text` field)"
     if constants.HF_HUB_OFFLINE:
         if spec.gated:
             raise CorpusError(
-                f"data.forget_file: {name} ({spec.repo}) is gated on the Hub, and offline mode is on: {ACCESS_HINT}"
+                f"data.forget_file: {name} ({spec.repo}) needs the Hub and offline mode is on: {local}, or connect "
+                f"(unset HF_HUB_OFFLINE) with an account granted access at https://huggingface.co/datasets/{spec.repo}"
             )
         hint = "connect and unset HF_HUB_OFFLINE, or set data.source to a folder"
         raise CorpusError(f"data.source: corpus {name} ({where}) needs the Hub and offline mode is on: {hint}")
     try:
         rows = load_dataset(spec.repo, spec.config, split=spec.split)
     except Exception as err:  # gated, missing and network errors come in many types
-        if spec.gated:
+        if hub_refusal(err) == "gated":
             raise CorpusError(f"data.forget_file: {name} ({spec.repo}) is gated on the Hub: {ACCESS_HINT}") from None
-        raise CorpusError(f"data.source: corpus {name} ({where}) could not be loaded: {err}") from None
+        hint = f"; or {local}" if spec.gated else ""
+        raise CorpusError(
+            f"data.source: corpus {name} ({where}) could not be loaded: {first_line(err)}{hint}"
+        ) from None
     return [text for text in rows["text"] if text]
 
 
@@ -111,7 +117,7 @@ def load_corpus(name: str, source: str = "auto", file: str | None = None) -> lis
         path = folder / f"{name}.jsonl"
         if not path.is_file():
             gated = name in HUB_CORPORA and HUB_CORPORA[name].gated
-            hint = f"; it is gated on the Hub: {ACCESS_HINT}" if gated else ""
+            hint = f": {ACCESS_HINT}" if gated else ""
             raise CorpusError(f"data.source: {folder} has no {name}.jsonl{hint}")
         return read_file(path, "data.source")
     return load_hub(name)

@@ -37,23 +37,54 @@ def test_lines_are_json_text_or_plain():
 
 
 def test_gated_bio_corpus_says_how_to_get_it(monkeypatch):
+    """ "Gated" only when the Hub says so: its refusal (as `datasets` relays it, or its GatedRepoError in the
+    chain); a network error is reported as one, offline mode as offline mode."""
     import datasets
+    from datasets.exceptions import DatasetNotFoundError
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    failures = {
+        "gated": DatasetNotFoundError(f"Dataset '{corpora.GATED_BIO_REPO}' is a gated dataset on the Hub."),
+        "network": ConnectionError("Couldn't reach 'cais/wmdp-bio-forget-corpus' on the Hub (ConnectTimeout)"),
+    }
 
     def refuse(*args, **kwargs):
-        raise ConnectionError("401 gated")
+        raise failures[kind]
 
     monkeypatch.setattr(datasets, "load_dataset", refuse)
-    with pytest.raises(corpora.CorpusError) as err:
-        WMDP.load_split("bio", "auto")
-    message = str(err.value)
-    assert "\n" not in message and "gated" in message and corpora.GATED_BIO_REPO in message
-    assert "data.forget_file" in message
+    messages = {}
+    for kind in failures:
+        with pytest.raises(corpora.CorpusError) as err:
+            WMDP.load_split("bio", "auto")
+        messages[kind] = str(err.value)
+    assert all("\n" not in m and corpora.GATED_BIO_REPO in m and "data.forget_file" in m for m in messages.values())
+    assert "is gated on the Hub" in messages["gated"] and "request access" in messages["gated"]
+    assert "gated" not in messages["network"] and "ConnectTimeout" in messages["network"]
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(corpora.CorpusError, match="offline.*data.forget_file"):
+    with pytest.raises(corpora.CorpusError, match="offline mode is on.*data.forget_file") as err:
         WMDP.load_split("bio", "auto")
+    assert "gated" not in str(err.value)
+
+
+def test_hub_refusal_reads_the_exception_chain():
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    from hf_unlearn.errors import hub_refusal
+
+    class GatedRepoError(Exception):  # matched by name: huggingface_hub's, raised under datasets' own error
+        pass
+
+    try:
+        try:
+            raise GatedRepoError("403")
+        except GatedRepoError as inner:
+            raise FileNotFoundError("Dataset 'x' cannot be accessed") from inner
+    except FileNotFoundError as outer:
+        assert hub_refusal(outer) == "gated"
+    assert hub_refusal(ConnectionError("Couldn't reach 'cais/wmdp' on the Hub (OfflineModeIsEnabled)")) == "offline"
+    assert hub_refusal(OfflineModeIsEnabled("offline")) == "offline"
+    assert hub_refusal(ConnectionError("Couldn't reach 'cais/wmdp' on the Hub (ConnectError)")) is None
 
 
 def test_training_on_the_gated_corpus_stops_in_one_line(capsys, monkeypatch, tmp_path, tiny_dir):
@@ -66,7 +97,7 @@ def test_training_on_the_gated_corpus_stops_in_one_line(capsys, monkeypatch, tmp
     code = main(["train", str(recipe), "--model", str(tiny_dir), "--output_dir", str(tmp_path / "run")])
     (err,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert code == 2
-    assert "gated" in err and "request access" in err and "data.forget_file" in err
+    assert "offline mode is on" in err and "data.forget_file" in err and "access" in err and "gated" not in err
 
 
 def test_hub_corpora_are_the_specified_ones(monkeypatch):
@@ -99,7 +130,7 @@ def test_forget_file_replaces_the_bio_corpus(tmp_path):
     own.write_text('{"text": "bio doc"}\n')
     rows = WMDP.load_split("bio-cyber", str(tmp_path), forget_file=str(own))
     assert rows == [{"text": "bio doc"}, {"text": "cyber doc"}]
-    with pytest.raises(corpora.CorpusError, match="no bio-forget-corpus.jsonl.*gated"):
+    with pytest.raises(corpora.CorpusError, match="no bio-forget-corpus.jsonl: request access"):
         WMDP.load_split("bio", str(tmp_path))
     with pytest.raises(corpora.CorpusError, match="data.forget_file: no such file"):
         WMDP.load_split("bio", str(tmp_path), forget_file=str(tmp_path / "absent.jsonl"))
