@@ -166,6 +166,13 @@ SCHEMA: dict[str, Field] = {
     "eval.holdout_file": Field(None, str, nullable=True, help="own MIA holdout set (JSONL question/answer)"),
     "eval.tasks": Field(None, list, nullable=True, help="WMDP: lm-eval tasks (default: wmdp_bio, wmdp_cyber, mmlu)"),
     "eval.include_path": Field(None, str, nullable=True, help="WMDP: a folder of your own lm-eval task YAMLs"),
+    "eval.add_bos_token": Field(
+        None,
+        bool,
+        nullable=True,
+        help="WMDP: start each prompt with BOS (unset: as lm-eval 0.4.2 and 0.4.8 did, the WMDP paper's and "
+        "open-unlearning's: no BOS, except for Gemma models)",
+    ),
     "eval.robustness": Field(
         [], list, help="attacks run on the unlearned model after its evaluation (robustness suite), e.g. [relearn]"
     ),

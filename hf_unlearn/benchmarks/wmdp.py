@@ -30,10 +30,13 @@ from hf_unlearn.models import load_eval_model, load_tokenizer, local_model_dir
 EVAL_FILE = "WMDP_EVAL.json"
 SUMMARY_FILE = "WMDP_SUMMARY.json"
 DEFAULT_TASKS = ("wmdp_bio", "wmdp_cyber", "mmlu")
+#: The MMLU subjects closest to the forgotten topics, which the WMDP paper reports beside MMLU: in the summary
+#: whenever MMLU is scored.
+MMLU_SUBJECTS = ("mmlu_college_biology", "mmlu_virology", "mmlu_college_computer_science", "mmlu_computer_security")
 #: Four choices per question.
 CHANCE = 0.25
 #: Bumped whenever a change here changes numbers, so older stored results are recomputed.
-EVAL_VERSION = 1
+EVAL_VERSION = 2
 
 #: Forget split -> the corpora it unlearns, and its retain split -> the corpora it keeps.
 FORGET_CORPORA = {
@@ -65,7 +68,8 @@ CARD_METRICS: tuple[CardMetric, ...] = (
 @dataclass
 class WMDPSettings:
     """What decides WMDP's numbers: the lm-eval tasks (and their local definitions), the question limit, the dtype
-    of a model loaded from a folder. Batch size and device do not change them."""
+    the model is scored in (a model in memory is cast to it, so an unlearned model and its target are scored
+    alike), whether each prompt starts with BOS. Batch size and device do not change them."""
 
     tasks: tuple[str, ...] = DEFAULT_TASKS
     include_path: str | None = None
@@ -74,6 +78,8 @@ class WMDPSettings:
     dtype: str = "auto"
     device: str | None = None
     tokenizer: str | None = None
+    #: lm-eval's `add_bos_token`; None: the references' (`harness.reference_add_bos_token`)
+    add_bos_token: bool | None = None
 
     def __post_init__(self) -> None:
         self.tasks = tuple(self.tasks or DEFAULT_TASKS)
@@ -91,6 +97,19 @@ class WMDPSettings:
         if self.dtype != "auto":
             return self.dtype
         return "bfloat16" if self.resolved_device().startswith("cuda") else "float32"
+
+    def resolved_add_bos_token(self, model_type: str | None) -> bool:
+        if self.add_bos_token is not None:
+            return self.add_bos_token
+        return harness.reference_add_bos_token(model_type)
+
+
+def model_type(model_dir: Path) -> str | None:
+    """The `model_type` of a model folder's config.json (what the references' BOS rule reads), or None."""
+    try:
+        return json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError):
+        return None
 
 
 def _percent(value: float | None) -> str:
@@ -120,6 +139,16 @@ def data_text(recipe) -> str:
         f"{recipe['data.max_length']} tokens, each starting with BOS (masked in the labels); the forget windows are "
         "shuffled and each is paired with a random retain window."
     )
+
+
+def scoring_text(identity: dict) -> str:
+    """How the card's two models were scored, from the evaluation's settings (empty when they don't say)."""
+    parts = []
+    if identity.get("dtype"):
+        parts.append(f"both models with {identity['dtype']} weights")
+    if identity.get("add_bos_token") is not None:
+        parts.append("prompts starting with BOS" if identity["add_bos_token"] else "no BOS before the prompts")
+    return ", ".join(parts)
 
 
 def _task_files_digest(include_path: str | None) -> str | None:
@@ -251,6 +280,7 @@ class WMDP(Benchmark):
             include_path=recipe["eval.include_path"],
             limit=recipe["eval.limit"],
             batch_size=recipe["eval.batch_size"],
+            add_bos_token=recipe["eval.add_bos_token"],
         )
 
     def check_metrics(self, metrics: str) -> None:
@@ -262,6 +292,12 @@ class WMDP(Benchmark):
         (`hf-unlearn eval` adds them)."""
         group.add_argument("--tasks", help=f"comma-separated lm-eval tasks (default: {','.join(DEFAULT_TASKS)})")
         group.add_argument("--include-path", help="a folder of your own lm-eval task YAMLs")
+        group.add_argument(
+            "--add-bos-token",
+            choices=("true", "false"),
+            help="start each prompt with BOS (default: as lm-eval 0.4.2 and 0.4.8 did, the WMDP paper's and "
+            "open-unlearning's: no BOS, except for Gemma models)",
+        )
 
     def eval_settings_from_args(self, args) -> WMDPSettings:
         tasks = [t.strip() for t in (args.tasks or "").split(",") if t.strip()]
@@ -273,6 +309,7 @@ class WMDP(Benchmark):
             dtype=args.dtype,
             device=args.device,
             tokenizer=args.tokenizer,
+            add_bos_token=None if args.add_bos_token is None else args.add_bos_token == "true",
         )
 
     def evaluate(
@@ -294,13 +331,18 @@ class WMDP(Benchmark):
         output_dir = Path(output_dir)
         model_dir = local_model_dir(model)
         tokenizer_dir = Path(settings.tokenizer) if settings.tokenizer else model_dir
+        dtype = settings.resolved_dtype()
+        kind = getattr(getattr(loaded[0], "config", None), "model_type", None) if loaded else model_type(model_dir)
+        add_bos = settings.resolved_add_bos_token(kind)
         identity = {
             "eval_version": EVAL_VERSION,
             "harness": f"lm-eval {harness.harness_version()}",
             "tasks": list(settings.tasks),
             "task_files": _task_files_digest(settings.include_path),
             "limit": settings.limit,
-            "weights": "in memory after training" if loaded else settings.resolved_dtype(),
+            "dtype": dtype,
+            "add_bos_token": add_bos,
+            "weights": "in memory after training" if loaded else "saved weights",
             "tokenizer_sha256": fp.tokenizer_fingerprint(tokenizer_dir)
             if tokenizer_dir.is_dir()
             else str(tokenizer_dir),
@@ -318,19 +360,31 @@ class WMDP(Benchmark):
                 f"--no-recompute: stored results in {output_dir} are stale "
                 f"({store.what_changed(old_meta, model_sha, identity)})"
             )
+        tasks = harness.load_tasks(list(settings.tasks), settings.include_path)  # before any model loads
         if loaded is not None:
+            import torch
+
             lm_model, tokenizer = loaded
+            lm_model.to(getattr(torch, dtype))  # the precision the target is scored in
         else:
-            lm_model = load_eval_model(model_dir, settings.resolved_dtype(), settings.resolved_device())
+            lm_model = load_eval_model(model_dir, dtype, settings.resolved_device())
             tokenizer = load_tokenizer(str(tokenizer_dir))
         results = harness.run_tasks(
-            lm_model, tokenizer, list(settings.tasks), settings.include_path, settings.batch_size, settings.limit
+            lm_model, tokenizer, tasks, settings.include_path, settings.batch_size, settings.limit, add_bos
         )
         del lm_model
         gc.collect()
-        summary = harness.summarize(results, list(settings.tasks))
+        summary = harness.summarize(results, list(settings.tasks), MMLU_SUBJECTS)
         full = {key: results.get(key) for key in ("results", "groups", "configs", "versions", "n-shot", "n-samples")}
         full["samples"] = _slim_samples(results.get("samples") or {})
+        full["settings"] = {
+            "harness": identity["harness"],
+            "add_bos_token": add_bos,
+            "dtype": dtype,
+            "batch_size": settings.batch_size,
+            "limit": settings.limit,
+            **{k: v for k, v in harness.SIMPLE_EVALUATE_ARGS.items() if k != "log_samples"},
+        }
         from lm_eval.utils import handle_non_serializable
 
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -349,8 +403,9 @@ class WMDP(Benchmark):
         return None
 
     # ---- card --------------------------------------------------------------------------------------------------
-    def card_extras(self, summary: dict | None, target: dict | None, recipe) -> dict:
-        """Accuracy before/after of every task scored (the local ones included), and MMLU's drop in points."""
+    def card_extras(self, summary: dict | None, target: dict | None, recipe, meta: dict | None = None) -> dict:
+        """Accuracy before/after of every task scored (the local ones included), MMLU's drop in points, and how
+        both models were scored (the weights' dtype, BOS or not)."""
         summary, target = summary or {}, target or {}
         rows = [
             {"task": key.split("/")[0], "after": _percent(value), "before": _percent(target.get(key))}
@@ -370,6 +425,7 @@ class WMDP(Benchmark):
             "mmlu_drop": drop,
             "harness": version,
             "data_text": data_text(recipe),
+            "scoring_text": scoring_text((meta or {}).get("settings") or {}),
         }
 
     def finetune_eval_split(self, finetune_splits: list[str], default: str) -> str:

@@ -151,6 +151,73 @@ def test_summary_reads_groups_and_tasks_like_open_unlearning():
     }
 
 
+def test_summary_adds_the_mmlu_subjects_the_paper_reports():
+    from hf_unlearn.benchmarks.wmdp import MMLU_SUBJECTS
+
+    results = {
+        "results": {
+            "wmdp_bio": {"acc,none": 0.3},
+            "mmlu_college_biology": {"alias": " - college_biology", "acc,none": 0.61, "acc_stderr,none": 0.04},
+            "mmlu_virology": {"acc,none": 0.45},
+            "mmlu_computer_security": {"acc,none": 0.7},
+            "mmlu_anatomy": {"acc,none": 0.9},
+        },
+        "groups": {"mmlu": {"acc,none": 0.55}},
+    }
+    summary = summarize(results, ["wmdp_bio", "mmlu"], MMLU_SUBJECTS)
+    assert summary == {
+        "wmdp_bio/acc": 0.3,
+        "mmlu/acc": 0.55,
+        "mmlu_college_biology/acc": 0.61,
+        "mmlu_college_biology/acc_stderr": 0.04,
+        "mmlu_virology/acc": 0.45,
+        "mmlu_computer_security/acc": 0.7,
+    }  # college computer science absent from these results: left out; anatomy is not one of the four
+    assert set(MMLU_SUBJECTS) == {
+        "mmlu_college_biology", "mmlu_virology", "mmlu_college_computer_science", "mmlu_computer_security"
+    }  # fmt: skip
+
+
+def test_add_bos_token_defaults_to_the_references_rule():
+    """lm-eval 0.4.2 and 0.4.8 scored causal LMs without BOS and forced it on for Gemma; a setting overrides."""
+    import argparse
+
+    from hf_unlearn.benchmarks.wmdp import WMDPSettings
+    from hf_unlearn.evaluation.harness import reference_add_bos_token
+
+    assert [reference_add_bos_token(t) for t in ("mistral", "llama", None, "gemma", "gemma2")] == [
+        False, False, False, True, True
+    ]  # fmt: skip
+    assert WMDPSettings().resolved_add_bos_token("mistral") is False
+    assert WMDPSettings(add_bos_token=True).resolved_add_bos_token("mistral") is True
+    assert WMDPSettings(add_bos_token=False).resolved_add_bos_token("gemma") is False
+    recipe = Recipe.from_dict({"benchmark": "wmdp", "model": "tiny", "method": "RMU", "eval": {"add_bos_token": True}})
+    assert WMDP.eval_settings(recipe).add_bos_token is True
+    assert WMDP.eval_settings(Recipe.from_dict({"benchmark": "wmdp", "model": "tiny"})).add_bos_token is None
+    parser = argparse.ArgumentParser()
+    WMDP.add_eval_arguments(parser)
+    for flag, value in (([], None), (["--add-bos-token", "true"], True), (["--add-bos-token", "false"], False)):
+        args = parser.parse_args(flag)
+        args.limit, args.batch_size, args.dtype, args.device, args.tokenizer = None, 4, "auto", None, None
+        assert WMDP.eval_settings_from_args(args).add_bos_token is value
+
+
+def test_a_task_dataset_that_cannot_be_had_is_one_line():
+    from datasets.exceptions import DatasetNotFoundError
+
+    from hf_unlearn.evaluation.harness import dataset_message
+
+    offline = dataset_message(
+        "wmdp_bio", ConnectionError("Couldn't reach 'cais/wmdp' on the Hub (OfflineModeIsEnabled)")
+    )
+    assert offline.startswith("eval.tasks: lm-eval task wmdp_bio needs the dataset cais/wmdp")
+    assert "offline mode is on" in offline and "HF_HUB_OFFLINE" in offline
+    gated = dataset_message("x", DatasetNotFoundError("Dataset 'org/x' is a gated dataset on the Hub."))
+    assert "dataset org/x" in gated and "gated" in gated and "request access" in gated
+    other = dataset_message("x", ConnectionError("Couldn't reach 'org/x' on the Hub (ConnectError)"))
+    assert "gated" not in other and "offline" not in other and "ConnectError" in other
+
+
 def test_harness_settings_are_open_unlearnings():
     assert SIMPLE_EVALUATE_ARGS["system_instruction"] is None
     assert SIMPLE_EVALUATE_ARGS["apply_chat_template"] is False
@@ -200,7 +267,9 @@ def test_card_extras_report_before_after_and_mmlu_drop():
     recipe = Recipe.from_dict({"benchmark": "wmdp", "model": "tiny", "method": "RMU"})
     after = {"wmdp_cyber/acc": 0.27, "mmlu/acc": 0.55, "mmlu/acc_stderr": 0.01}
     before = {"wmdp_cyber/acc": 0.44, "mmlu/acc": 0.58}
-    extras = WMDP.card_extras(after, before, recipe)
+    meta = {"settings": {"dtype": "bfloat16", "add_bos_token": False}}
+    extras = WMDP.card_extras(after, before, recipe, meta)
+    assert extras["scoring_text"] == "both models with bfloat16 weights, no BOS before the prompts"
     assert extras["chance"] == "25%"
     assert extras["accuracy_rows"] == [
         {"task": "wmdp_cyber", "after": "27.0%", "before": "44.0%"},
