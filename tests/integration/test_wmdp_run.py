@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import wmdp_synthetic as syn
+from helpers.export_paths import absolute_paths
 from transformers import AutoTokenizer
 
 from hf_unlearn.benchmarks import get_benchmark
@@ -142,6 +143,7 @@ def test_card_and_leaderboard(wmdp_run):
     from hf_unlearn.leaderboard import collect, to_markdown
 
     card = (wmdp_run["run_dir"] / "export" / "README.md").read_text()
+    assert absolute_paths(wmdp_run["run_dir"] / "export") == []  # local task files named as ./<name> only
     assert "random chance" in card and "25%" in card
     for task in TASKS:
         assert f"| `{task}` |" in card
