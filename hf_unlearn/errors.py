@@ -56,3 +56,26 @@ def first_line(err: BaseException) -> str:
     """An exception's message cut to one line for a one-line error (its type name when the message is empty)."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def _chain(err: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def hub_refusal(err: BaseException) -> str | None:
+    """Why the Hub refused a download, when it says: "gated" (the repository needs an access request, the Hub
+    answered with `GatedRepoError`, or `datasets` relayed it as "a gated dataset"), "offline" (offline mode stopped
+    the request), else None (a network error, a missing repository, anything else). Matched by type name and
+    message, so that no Hub library is imported to classify an error."""
+    for link in _chain(err):
+        name, text = type(link).__name__, str(link)
+        if name == "GatedRepoError" or "is a gated dataset" in text:
+            return "gated"
+        if name == "OfflineModeIsEnabled" or "OfflineModeIsEnabled" in text:
+            return "offline"
+    return None

@@ -445,6 +445,13 @@ register_method(
                 choices=("EMBED_DIFF", "NLL", "KL"),
                 help="EMBED_DIFF (activations vs the reference's), NLL, or KL(ref || model)",
             ),
+            "activation_positions": Param(
+                "tokens",
+                kind=str,
+                choices=("tokens", "all"),
+                help="positions the activation losses average over: the label tokens (open-unlearning), or every "
+                "position of the padded batch, padding included (the original RMU code's unmasked MSE)",
+            ),
         },
         # layers after the steered one (and the LM head) get no gradient from the activation loss
         training_defaults={"ddp_find_unused_parameters": True},

@@ -152,7 +152,8 @@ def load_tokenizer(name: str, key: str = "tokenizer"):
 
 
 def load_model(path: str, dtype=None):
-    """fp32 master weights for training (bf16 autocast is the Trainer's job)."""
+    """The model for training: fp32 master weights unless `dtype` says otherwise (bf16 autocast is the
+    Trainer's job)."""
     import torch
     from transformers import AutoModelForCausalLM
 

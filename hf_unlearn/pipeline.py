@@ -114,13 +114,14 @@ def train(recipe: Recipe, resume: bool = False, callbacks: list | None = None) -
         during = DuringTrainingEval(recipe, tokenizer, settings, recipe.benchmark.training_reference(recipe, settings))
         callbacks = [*(callbacks or []), during]
     args = build_training_args(recipe, n_train=len(dataset))
-    model = load_model(model_path)
+    dtype = getattr(torch, recipe["model_dtype"])
+    model = load_model(model_path, dtype)
     if recipe["peft.r"]:
         model = add_lora_adapter(model, recipe)
     ref_model = None
     cls = trainer_class(recipe)
     if cls.requires_reference(args) and not recipe["peft.r"]:
-        ref_model = load_model(model_path)
+        ref_model = load_model(model_path, dtype)
     if tokenizer.pad_token_id is None or tokenizer.pad_token_id != data.pad_token_id:
         tokenizer.pad_token = tokenizer.convert_ids_to_tokens(data.pad_token_id)
     trainer = cls(

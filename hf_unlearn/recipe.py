@@ -85,7 +85,14 @@ SCHEMA: dict[str, Field] = {
     "max_grad_norm": Field(1.0, float, minimum=0.0, train_args=("max_grad_norm",)),
     "optim": Field("adamw_torch", str, train_args=("optim",)),
     "seed": Field(0, int, train_args=("seed", "data_seed")),
-    "bf16": Field(True, bool, help="bf16 autocast with fp32 master weights", train_args=("bf16",)),
+    "bf16": Field(True, bool, help="bf16 autocast (over model_dtype's weights)", train_args=("bf16",)),
+    "model_dtype": Field(
+        "float32",
+        str,
+        ("float32", "bfloat16"),
+        help="dtype of the trained weights and the frozen reference: float32 (master weights) or bfloat16 (half "
+        "the memory; the WMDP paper's RMU code and open-unlearning load their models so)",
+    ),
     "gradient_checkpointing": Field(False, bool, train_args=("activation_checkpointing",)),
     "loss_normalization": Field(
         "effective_batch",
@@ -123,6 +130,14 @@ SCHEMA: dict[str, Field] = {
     "data.forget_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N forget rows"),
     "data.retain_limit": Field(None, int, minimum=1, nullable=True, help="use only the first N retain rows"),
     "data.max_length": Field(512, int, minimum=1, help="raw-text corpora (WMDP, MUSE): tokens per training window"),
+    "data.schedule": Field(
+        "windows",
+        str,
+        ("windows", "documents"),
+        help="WMDP: how the corpora are read: windows (open-unlearning: shuffled data.max_length-token windows) or "
+        "documents (the WMDP paper's RMU code: documents in order, steps alternating bio and cyber batches, each "
+        "document cut at 512 tokens, 768 for cyber)",
+    ),
     "data.corpus": Field("news", str, ("news", "books"), help="MUSE: which corpus (News articles or Books)"),
     "data.forget_file": Field(
         None, str, nullable=True, help="WMDP: a local copy of the forget corpus (the gated bio one), JSON Lines `text`"
@@ -151,6 +166,13 @@ SCHEMA: dict[str, Field] = {
     "eval.holdout_file": Field(None, str, nullable=True, help="own MIA holdout set (JSONL question/answer)"),
     "eval.tasks": Field(None, list, nullable=True, help="WMDP: lm-eval tasks (default: wmdp_bio, wmdp_cyber, mmlu)"),
     "eval.include_path": Field(None, str, nullable=True, help="WMDP: a folder of your own lm-eval task YAMLs"),
+    "eval.add_bos_token": Field(
+        None,
+        bool,
+        nullable=True,
+        help="WMDP: start each prompt with BOS (unset: as lm-eval 0.4.2 and 0.4.8 did, the WMDP paper's and "
+        "open-unlearning's: no BOS, except for Gemma models)",
+    ),
     "eval.robustness": Field(
         [], list, help="attacks run on the unlearned model after its evaluation (robustness suite), e.g. [relearn]"
     ),

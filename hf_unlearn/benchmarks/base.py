@@ -223,9 +223,9 @@ class Benchmark(ABC):
         with several datasets (MUSE's News and Books) picks the recipe's."""
         return self.dataset_id
 
-    def card_extras(self, summary: dict | None, target: dict | None, recipe) -> dict:
+    def card_extras(self, summary: dict | None, target: dict | None, recipe, meta: dict | None = None) -> dict:
         """Variables of this benchmark's own card template (`card_template`), from the run's summary, the target
-        model's summary and the recipe."""
+        model's summary, the recipe and the evaluation's `eval_meta.json` (how it was scored)."""
         return {}
 
     @abstractmethod

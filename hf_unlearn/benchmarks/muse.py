@@ -234,7 +234,7 @@ class MUSE(Benchmark):
     def run_dataset_id(self, recipe) -> str:
         return data.HUB_IDS[corpus_of(recipe)]
 
-    def card_extras(self, summary: dict | None, target: dict | None, recipe) -> dict:
+    def card_extras(self, summary: dict | None, target: dict | None, recipe, meta: dict | None = None) -> dict:
         corpus = corpus_of(recipe)
         split = recipe["forget_split"]
         config, hub_split = FORGET_SPLITS.get(split, ("raw", split))

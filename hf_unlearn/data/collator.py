@@ -15,7 +15,8 @@ def pad_features(
     padding_side: str = "right",
     eos_as_pad: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Pad `input_ids` (and `labels`, if present) to the longest row.
+    """Pad `input_ids` (and `labels`, if present) to the longest row; per-row integers (an `index`, a `topic`)
+    become [B] tensors.
 
     The attention mask hides padding only, from the row lengths. With `eos_as_pad` it is `input_ids != pad`, as in
     open-unlearning, which also hides every real end-of-turn token (kept only for numerical comparability).
@@ -40,8 +41,9 @@ def pad_features(
     batch = {"input_ids": ids, "attention_mask": mask}
     if has_labels:
         batch["labels"] = labels
-    if "index" in features[0]:
-        batch["index"] = torch.tensor([f["index"] for f in features], dtype=torch.long)
+    for key, value in features[0].items():  # per-row integers (`index`, a WMDP `topic`) travel as tensors
+        if isinstance(value, int) and key not in batch:
+            batch[key] = torch.tensor([f[key] for f in features], dtype=torch.long)
     return batch
 
 

@@ -1,7 +1,7 @@
 """Raw-text corpora (WMDP's unlearning corpora): where each one comes from, how it loads, how it is chunked.
 
-A corpus is a list of documents (strings). Training reads it as fixed-length token windows of the concatenated
-documents (labels = input ids, no chat template), the way open-unlearning's pretraining dataset reads WMDP.
+A corpus is a list of documents (strings). How training reads them (fixed-length windows of the joined documents,
+or whole documents in order) is `schedules.py`'s job; `chunk_documents` cuts a token stream into windows.
 Corpora load from a local folder of `<corpus>.jsonl` files (the layout of WMDP's zip archive), from a single file
 given by the user, or from the Hub.
 """
@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from hf_unlearn.errors import UserError
+from hf_unlearn.errors import UserError, first_line, hub_refusal
 
 GATED_BIO_REPO = "cais/wmdp-bio-forget-corpus"
 ACCESS_HINT = (
@@ -80,25 +80,31 @@ def read_file(path: str | Path, key: str) -> list[str]:
 
 
 def load_hub(name: str) -> list[str]:
-    """Documents of a Hub corpus; a one-line error when it is gated, offline or missing."""
+    """Documents of a Hub corpus; a one-line error when it is offline, gated or missing. "Gated" is said only when
+    the Hub says so: a network error loading the gated corpus is reported as what it is."""
     spec = HUB_CORPORA[name]
     from datasets import load_dataset
     from huggingface_hub import constants
 
     where = f"{spec.repo}" + (f" ({spec.config})" if spec.config else "")
+    local = "pass a local copy with data.forget_file (JSON Lines with a `text` field)"
     if constants.HF_HUB_OFFLINE:
         if spec.gated:
             raise CorpusError(
-                f"data.forget_file: {name} ({spec.repo}) is gated on the Hub, and offline mode is on: {ACCESS_HINT}"
+                f"data.forget_file: {name} ({spec.repo}) needs the Hub and offline mode is on: {local}, or connect "
+                f"(unset HF_HUB_OFFLINE) with an account granted access at https://huggingface.co/datasets/{spec.repo}"
             )
         hint = "connect and unset HF_HUB_OFFLINE, or set data.source to a folder"
         raise CorpusError(f"data.source: corpus {name} ({where}) needs the Hub and offline mode is on: {hint}")
     try:
         rows = load_dataset(spec.repo, spec.config, split=spec.split)
     except Exception as err:  # gated, missing and network errors come in many types
-        if spec.gated:
+        if hub_refusal(err) == "gated":
             raise CorpusError(f"data.forget_file: {name} ({spec.repo}) is gated on the Hub: {ACCESS_HINT}") from None
-        raise CorpusError(f"data.source: corpus {name} ({where}) could not be loaded: {err}") from None
+        hint = f"; or {local}" if spec.gated else ""
+        raise CorpusError(
+            f"data.source: corpus {name} ({where}) could not be loaded: {first_line(err)}{hint}"
+        ) from None
     return [text for text in rows["text"] if text]
 
 
@@ -111,7 +117,7 @@ def load_corpus(name: str, source: str = "auto", file: str | None = None) -> lis
         path = folder / f"{name}.jsonl"
         if not path.is_file():
             gated = name in HUB_CORPORA and HUB_CORPORA[name].gated
-            hint = f"; it is gated on the Hub: {ACCESS_HINT}" if gated else ""
+            hint = f": {ACCESS_HINT}" if gated else ""
             raise CorpusError(f"data.source: {folder} has no {name}.jsonl{hint}")
         return read_file(path, "data.source")
     return load_hub(name)
@@ -139,9 +145,3 @@ def chunk_documents(
     windows = [stream[i : i + max_length] for i in range(0, len(stream), max_length)]
     head, masked = ([bos], [-100]) if bos is not None else ([], [])
     return [{"input_ids": head + list(w), "labels": masked + list(w)} for w in windows if w]
-
-
-def tokenize_corpus(docs: list[str], tokenizer, max_length: int) -> list[dict]:
-    """Chunked features of a corpus for `tokenizer` (no special tokens inside; end-of-text between documents)."""
-    token_lists = [tokenizer(doc, add_special_tokens=False)["input_ids"] for doc in docs]
-    return chunk_documents(token_lists, max_length, tokenizer.eos_token_id)

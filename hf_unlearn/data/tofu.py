@@ -76,6 +76,14 @@ def _announce(message: str) -> None:
         logger.warning(message)
 
 
+def _name_of(directory: Path) -> str:
+    """A data folder as a message names it: what it is, never its path on this machine (such messages end up in
+    published evaluation files as absent reasons)."""
+    if directory.resolve() == bundled_dir().resolve():
+        return "the copy bundled with hf_unlearn"
+    return f"the data.source folder '{directory.name}'"
+
+
 def _load_from_dir(directory: Path, split: str) -> list[dict]:
     path = directory / f"{split}.jsonl"
     if not path.exists():
@@ -84,7 +92,7 @@ def _load_from_dir(directory: Path, split: str) -> list[dict]:
             text = alt.read_text(encoding="utf-8").strip()
             return _non_empty(json.loads(text) if text.startswith("[") else _read_jsonl(alt), alt)
         raise SplitUnavailableError(
-            f"TOFU split '{split}' is not in {directory}"
+            f"TOFU split '{split}' is not in {_name_of(directory)}"
             + (
                 " (the holdout splits exist only on the Hub dataset locuslab/TOFU)"
                 if split.startswith("holdout")

@@ -233,7 +233,7 @@ def card_context(run: RunFolder, repo_id: str, license: LicenseInfo, plot_file, 
             example_question=run.benchmark.example_prompt(recipe["forget_split"]),
             citations=citations_for(run.benchmark, recipe["method"], sam=bool(recipe.get("sam_rho"))),
         )
-        context.update(run.benchmark.card_extras(run.summary, comparison_target(run), recipe))
+        context.update(run.benchmark.card_extras(run.summary, comparison_target(run), recipe, run.eval_meta))
         return context
     splits = recipe["finetune_splits"]
     if run.benchmark.is_target(splits):

@@ -16,7 +16,7 @@ from hf_unlearn.recipe import Recipe
 #: Keys that may hold a local path (a model folder, an evaluation log, a data file or folder).
 PATH_KEYS = (
     "model", "tokenizer", "eval.retain_model", "eval.gibberish_model", "eval.retain_logs", "eval.holdout_file",
-    "data.source", "alternates",
+    "data.source", "alternates", "data.forget_file", "eval.include_path",
 )  # fmt: skip
 
 

@@ -308,6 +308,14 @@ class UnlearningTrainer(Trainer):
             loss = self.compute_loss(model, inputs)
         return loss.detach(), None, None
 
+    def _get_train_sampler(self, train_dataset=None):
+        """A dataset that fixes its own order (`in_order = True`: WMDP's original RMU schedule, where step i reads
+        the i-th batch) is read sequentially; any other is shuffled as the Trainer does."""
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if getattr(dataset, "in_order", False):
+            return torch.utils.data.SequentialSampler(dataset)
+        return super()._get_train_sampler(train_dataset)
+
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:
             self._signature_columns = ["forget", "retain"]

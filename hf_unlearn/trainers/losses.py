@@ -216,28 +216,36 @@ def pdu_dual_update(preference: float, retain_loss: float, eps: float, step_size
     return max(0.0, float(preference) + float(step_size) * (float(retain_loss) - float(eps)))
 
 
-def rmu_control_vector(dim: int, steering_coeff: float, seed: int = 0) -> torch.Tensor:
+def rmu_control_vector(dim: int, steering_coeff: float, seed: int = 0, topic: int = 0) -> torch.Tensor:
     """RMU's random direction: c = coeff * u / ||u||, u ~ Uniform[0,1)^dim, shape [1, 1, dim].
 
-    Drawn from a generator seeded with `seed` (open-unlearning uses the global RNG state at the first step).
+    Drawn from a generator seeded with `seed` (open-unlearning uses the global RNG state at the first step). Topic k
+    gets the (k+1)-th draw of that generator: the original RMU code draws one vector per forget topic, in topic
+    order, and topic 0's is the vector of a single-topic run.
     """
     generator = torch.Generator().manual_seed(int(seed))
-    u = torch.rand(1, 1, dim, generator=generator)
+    for _ in range(int(topic) + 1):
+        u = torch.rand(1, 1, dim, generator=generator)
     return steering_coeff * u / u.norm()
 
 
 def masked_activation_loss(
     hidden: torch.Tensor,
     target: torch.Tensor,
-    labels: torch.Tensor,
+    labels: torch.Tensor | None,
     normalizer: torch.Tensor | float | None = None,
 ) -> torch.Tensor:
     """RMU's activation loss: per sequence, mean over answer positions of mean_d (h - target)^2; summed / normalizer.
 
-    The mask is the unshifted labels (hidden states *at* the answer tokens). `target` broadcasts ([1,1,d] control
-    vector, or the reference's [B,L,d] activations).
+    The mask is the unshifted labels (hidden states *at* the answer tokens); `labels=None` counts every position of
+    the padded batch, padding included (the original RMU code's unmasked mean squared error: with every sequence
+    padded to the same length, the mean of per-sequence means is the mean over all positions). `target` broadcasts
+    ([1,1,d] control vector, [B,1,d] one per sequence, or the reference's [B,L,d] activations).
     """
-    mask = (labels != IGNORE_INDEX).to(torch.float32)
+    if labels is None:
+        mask = torch.ones(hidden.shape[:-1], dtype=torch.float32, device=hidden.device)
+    else:
+        mask = (labels != IGNORE_INDEX).to(torch.float32)
     per_position = (hidden.float() - target.float()).pow(2).mean(-1)
     per_seq = (per_position * mask).sum(-1) / torch.clamp(mask.sum(-1), min=1)
     return _divide(per_seq.sum(), normalizer, per_seq.numel())

@@ -32,6 +32,9 @@ class RMUTrainer(UnlearningTrainer, method="RMU"):
 
     A(h, t) = mean over sequences of the mean over answer positions of mean_d (h - t)^2; c = steering_coeff * u/|u|,
     u ~ U[0,1)^d. Other retain types (NLL, KL) use the shared retain loss of `UnlearningTrainer`.
+    `activation_positions: all` averages over every position of the padded batch instead (padding included), as
+    the original RMU code's unmasked MSE does. A forget batch whose rows carry a `topic` (WMDP's `data.schedule:
+    documents`, bio then cyber) steers each topic to its own control vector, as the original code does.
 
     Differences from open-unlearning, each intended: the control vector comes from a generator seeded with the run's
     seed (not the global RNG state at the first step), parameters outside `trainable_params_regex` are frozen (it
@@ -47,7 +50,7 @@ class RMUTrainer(UnlearningTrainer, method="RMU"):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         find_module(self.model, self.args.module_regex)  # fail now, not at the first step
-        self._control: torch.Tensor | None = None
+        self._control: dict[int, torch.Tensor] = {}
         if hasattr(self.model, "peft_config"):
             return  # LoRA: the adapter decides what trains
         trainable = 0
@@ -58,10 +61,22 @@ class RMUTrainer(UnlearningTrainer, method="RMU"):
         if not trainable:
             raise ValueError(f"trainable_params_regex: '{self.args.trainable_params_regex}' matches no parameter")
 
-    def control_vector(self, like: torch.Tensor) -> torch.Tensor:
-        if self._control is None:
-            self._control = rmu_control_vector(like.shape[-1], self.args.steering_coeff, self.args.seed)
-        return self._control.to(device=like.device, dtype=like.dtype)
+    def control_vector(self, like: torch.Tensor, topics: torch.Tensor | None = None) -> torch.Tensor:
+        """The control vector, [1, 1, d]; with `topics` (a forget batch's topic per row, as the original code's
+        bio/cyber schedule has them), each row's topic's own vector, [B, 1, d]."""
+        if topics is None:
+            return self._topic_vector(0, like)
+        return torch.cat([self._topic_vector(int(t), like) for t in topics.tolist()])
+
+    def _topic_vector(self, topic: int, like: torch.Tensor) -> torch.Tensor:
+        if topic not in self._control:
+            dim = like.shape[-1]
+            self._control[topic] = rmu_control_vector(dim, self.args.steering_coeff, self.args.seed, topic)
+        return self._control[topic].to(device=like.device, dtype=like.dtype)
+
+    def activation_labels(self, batch: dict) -> torch.Tensor | None:
+        """The mask of the activation losses: the labels, or None (every position, padding included)."""
+        return None if self.args.activation_positions == "all" else batch["labels"]
 
     def hidden(self, model, batch: dict) -> torch.Tensor:
         module = find_module(self.accelerator.unwrap_model(model), self.args.module_regex)
@@ -80,8 +95,9 @@ class RMUTrainer(UnlearningTrainer, method="RMU"):
     def forget_term(self, model, inputs):
         forget = inputs["forget"]
         h_forget = self.hidden(model, forget)
+        control = self.control_vector(h_forget, forget.get("topic"))
         forget_loss = masked_activation_loss(
-            h_forget, self.control_vector(h_forget), forget["labels"], self.normalizer("forget", "seqs")
+            h_forget, control, self.activation_labels(forget), self.normalizer("forget", "seqs")
         )
         return self.args.gamma * forget_loss, {
             "forget_loss": as_local_mean(self, forget_loss, "forget", "seqs", forget)
@@ -93,7 +109,7 @@ class RMUTrainer(UnlearningTrainer, method="RMU"):
             retain = masked_activation_loss(
                 self.hidden(model, retain_batch),
                 self.reference_hidden(model, retain_batch),
-                retain_batch["labels"],
+                self.activation_labels(retain_batch),
                 self.normalizer("retain", "seqs"),
             )
         else:

@@ -278,6 +278,14 @@ def test_broken_data_folder(tiny_dir, tmp_path, capsys, no_model_loads):
     assert "is not in" in line
 
 
+def test_wmdp_offline_without_the_question_sets_names_the_dataset(tiny_dir, tmp_path, capsys, no_model_loads):
+    """WMDP's questions are a Hub dataset (cais/wmdp) lm-eval loads: offline and not cached, one line naming it
+    and what to do, before any model loads (the tasks load first)."""
+    line = run_cli(capsys, ["eval", tiny_dir, "--benchmark", "wmdp", "--output-dir", tmp_path / "ev"])
+    assert "lm-eval task wmdp_bio needs the dataset cais/wmdp" in line
+    assert "offline mode is on" in line and "unset HF_HUB_OFFLINE" in line
+
+
 def test_holdout_file_with_missing_keys(tiny_dir, tmp_path, capsys, no_model_loads):
     holdout = tmp_path / "holdout.jsonl"
     holdout.write_text(json.dumps({"question": "Who?"}) + "\n")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from conftest import small_target_overrides
+from helpers.export_paths import absolute_paths
 
 from hf_unlearn.demo import MAX_FORGET_RATIO, MIN_RETAIN_RATIO, DemoResult, format_table, run_demo
 
@@ -33,6 +34,8 @@ def test_demo_forgets_and_keeps(demo_dir, tiny_dir, tiny_target, tiny_retain, ca
     assert summary is not None and summary["forget_quality"] is not None
     assert 0.0 <= summary["model_utility"] <= 1.0
     assert (result.unlearned_dir / "export" / "README.md").is_file()
+    # no path of this machine in what would be published (a real TOFU evaluation's absent reasons included)
+    assert absolute_paths(result.unlearned_dir / "export") == []
 
 
 @pytest.mark.parametrize(

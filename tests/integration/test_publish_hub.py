@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 from helpers import REPO
+from helpers.export_paths import absolute_paths
 from helpers.hub_server import FakeHub
 from safetensors.torch import load_file, save_file
 
@@ -412,6 +413,7 @@ def test_the_export_holds_no_local_path(run_copy, tiny_target, tmp_path):
     (run_copy / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     export = publish_run(run_copy, dry_run=True).export_dir
     assert_no_local_paths(export, _local_roots(run_copy, tiny_target, tmp_path))
+    assert absolute_paths(export) == []  # nor any other absolute path, in any text file
     published = json.loads((export / "evals" / "eval_meta.json").read_text())
     assert published["model"] == published["model_dir"] == "./run"
     assert published["retain_logs"] == "./TOFU_EVAL.json" and published["settings"]["holdout"] == "./holdout.jsonl"

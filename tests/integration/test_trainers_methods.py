@@ -227,6 +227,34 @@ def test_rmu_hook_reads_the_named_layer_and_steers_to_the_control_vector(tmp_pat
     assert float(trainer.compute_loss(model, batch)) == pytest.approx(float(expected), rel=1e-5)
 
 
+@torch.no_grad()
+def test_rmu_original_loss_per_topic_over_every_position(tmp_path, tiny_dir, tiny_target, fmt, rows):
+    """activation_positions: all and forget rows carrying a topic: the original RMU code's loss, F.mse_loss of the
+    steered activations against their topic's control vector plus alpha * F.mse_loss of the retain activations
+    against the frozen model's, every position of the padded batch counted."""
+    model = float_model(tiny_dir)
+    trainer = _trainer(
+        "RMU", tmp_path, fmt, rows, model, ref_path=tiny_target, steering_coeff=3.0, alpha=7.0,
+        activation_positions="all",
+    )  # fmt: skip
+    batch = first_batch(trainer)
+    forget, retain = batch["forget"], batch["retain"]
+    assert (forget["labels"] == -100).any()  # padding and prompts, which the default mask leaves out
+    forget["topic"] = torch.arange(forget["input_ids"].shape[0]) % 2
+
+    def layer(m, b):
+        return m(
+            input_ids=b["input_ids"], attention_mask=b["attention_mask"], output_hidden_states=True
+        ).hidden_states[2]
+
+    dim = model.config.hidden_size
+    control = torch.cat([losses.rmu_control_vector(dim, 3.0, 0, int(t)) for t in forget["topic"]])
+    assert not torch.equal(control[0], control[1])
+    expected = torch.nn.functional.mse_loss(layer(model, forget), control.expand(-1, forget["input_ids"].shape[1], -1))
+    expected += 7.0 * torch.nn.functional.mse_loss(layer(model, retain), layer(trainer.ref_model, retain))
+    assert float(trainer.compute_loss(model, batch)) == pytest.approx(float(expected), rel=1e-5)
+
+
 def test_rmu_trains_only_matching_parameters(tmp_path, tiny_dir, fmt, rows):
     model = float_model(tiny_dir)
     regex = r"model\.layers\.[01]\.mlp\.down_proj\.weight"

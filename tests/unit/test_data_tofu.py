@@ -69,3 +69,15 @@ def test_directory_source(tmp_path):
 def test_holdout_is_not_bundled():
     with pytest.raises(tofu.SplitUnavailableError, match="only on the Hub"):
         tofu.load_split("holdout10", "bundled")
+
+
+def test_a_missing_split_is_named_without_a_path_of_this_machine(tmp_path):
+    """The message becomes a published absent reason (no holdout set): it names the folder, never its path."""
+    with pytest.raises(tofu.SplitUnavailableError) as err:
+        tofu.load_split("holdout01", "bundled")
+    assert "'holdout01' is not in the copy bundled with hf_unlearn" in str(err.value)
+    assert str(tofu.bundled_dir()) not in str(err.value) and "/" not in str(err.value).split("locuslab/TOFU")[0]
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(tofu.SplitUnavailableError) as err:
+        tofu.load_split("forget01", str(tmp_path / "mine"))
+    assert "is not in the data.source folder 'mine'" in str(err.value) and str(tmp_path) not in str(err.value)

@@ -196,6 +196,25 @@ def test_rmu_control_vector_norm_and_seed():
     torch.testing.assert_close(c, 6.5 * u / u.norm())
 
 
+def test_rmu_control_vector_per_topic_is_the_next_draw():
+    """The original RMU code draws one vector per topic, in topic order; topic 0's is a one-topic run's."""
+    generator = torch.Generator().manual_seed(5)
+    first, second = torch.rand(1, 1, 8, generator=generator), torch.rand(1, 1, 8, generator=generator)
+    torch.testing.assert_close(rmu_control_vector(8, 2.0, seed=5, topic=0), rmu_control_vector(8, 2.0, seed=5))
+    torch.testing.assert_close(rmu_control_vector(8, 2.0, seed=5, topic=0), 2.0 * first / first.norm())
+    torch.testing.assert_close(rmu_control_vector(8, 2.0, seed=5, topic=1), 2.0 * second / second.norm())
+
+
+def test_rmu_activation_loss_over_every_position_is_the_plain_mse():
+    """labels=None: the original's F.mse_loss over [B, L, d], padding included (the mask would drop it)."""
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 5.0]], [[0.0, 1.0], [2.0, 2.0]]])
+    target = torch.tensor([[[1.0, 1.0]], [[0.0, 0.0]]])  # one vector per sequence
+    # squared errors per position (mean over d): seq 0: (0+1)/2, (4+16)/2 -> 0.5, 10; seq 1: (0+1)/2, (4+4)/2 -> 0.5, 4
+    assert float(masked_activation_loss(hidden, target, None)) == pytest.approx((0.5 + 10 + 0.5 + 4) / 4)
+    labels = torch.tensor([[5, -100], [5, 6]])  # seq 0's second position masked
+    assert float(masked_activation_loss(hidden, target, labels)) == pytest.approx((0.5 + (0.5 + 4) / 2) / 2)
+
+
 def test_rmu_masked_activation_loss_is_mean_of_per_sequence_means():
     torch.manual_seed(0)
     hidden = torch.randn(2, 4, 3)

@@ -34,7 +34,15 @@ def test_knowmem_prompt_ids_start_with_bos_and_are_cut(tokenizer):
     (ids,) = knowmem_prompts(tokenizer, rows, shots, 512)
     text = "Question: Who won?\nAnswer: Ann\n\nQuestion: When?\nAnswer: "
     assert ids == [tokenizer.bos_token_id] + tokenizer(text, add_special_tokens=False)["input_ids"]
-    assert knowmem_prompts(tokenizer, rows, shots, 5)[0] == ids[:5]
+    assert knowmem_prompts(tokenizer, rows, shots, 5)[0] == ids[:5]  # the first tokens kept, BOS included
+
+
+def test_knowmem_prompts_are_cut_at_open_unlearnings_512_tokens():
+    """open-unlearning's QADataset cuts KnowMem prompts at 512 tokens, the original MUSE code does not: the README
+    states it among the differences from the original."""
+    from hf_unlearn.evaluation.muse.settings import MuseEvalSettings
+
+    assert MuseEvalSettings.__dataclass_fields__["knowmem_max_length"].default == 512
 
 
 def test_zero_shot_knowmem_prompt_is_bos_and_the_bare_question(tokenizer):

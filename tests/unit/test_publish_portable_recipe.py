@@ -92,3 +92,19 @@ def test_json_trees_lose_local_paths_and_keep_everything_else(tmp_path):
         "nested[0].retain_logs: was a local path, now ./TOFU_EVAL.json",
         "nested[1]: was a local path, now ./base",
     ]
+
+
+def test_wmdp_corpus_file_and_task_folder_are_published_by_name(tmp_path):
+    bio, tasks = tmp_path / "data" / "bio-forget-corpus.jsonl", tmp_path / "my_tasks"
+    bio.parent.mkdir()
+    bio.write_text('{"text": "a"}\n')
+    tasks.mkdir()
+    recipe = Recipe.from_dict(
+        {"benchmark": "wmdp", "model": "m/x", "method": "RMU", "forget_split": "bio",
+         "data": {"forget_file": str(bio)}, "eval": {"include_path": str(tasks)}}
+    )  # fmt: skip
+    text = portable_recipe_text(recipe)
+    published = yaml.safe_load(text)
+    assert published["data"]["forget_file"] == "./bio-forget-corpus.jsonl"
+    assert published["eval"]["include_path"] == "./my_tasks"
+    assert str(tmp_path) not in text
