@@ -13,6 +13,7 @@ trainer classes are imported lazily by dotted path. New methods plug in with `re
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 #: Run-name patterns of open-unlearning's published checkpoints.
@@ -30,7 +31,9 @@ RETAIN_LOSS_TYPES = ("NLL", "KL")
 REFERENCE_RETAIN_LOSSES = ("KL", "EMBED_DIFF")
 
 
-def check_value(key: str, value, choices: tuple | None = None, minimum=None, exclusive_minimum: bool = False) -> None:
+def check_value(
+    key: str, value, choices: tuple | None = None, minimum=None, exclusive_minimum: bool = False, maximum=None
+) -> None:
     """The one bound/choice check of recipe keys, method hyper-parameters and config fields (one error text)."""
     if value is None:
         return
@@ -41,6 +44,8 @@ def check_value(key: str, value, choices: tuple | None = None, minimum=None, exc
         if bad:
             op = ">" if exclusive_minimum else ">="
             raise ValueError(f"{key}: must be {op} {minimum:g}, got {value:g}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{key}: must be <= {maximum:g}, got {value:g}")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class Param:
     minimum: float | None = None
     exclusive_minimum: bool = False
     help: str = ""
+    maximum: float | None = None
 
     @property
     def required(self) -> bool:
@@ -65,7 +71,7 @@ class Param:
         """Raise ValueError (naming `key`) unless `value` is allowed."""
         if value is None:
             raise ValueError(f"{key}: a value is required (got null)")
-        check_value(key, value, self.choices, self.minimum, self.exclusive_minimum)
+        check_value(key, value, self.choices, self.minimum, self.exclusive_minimum, self.maximum)
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,11 @@ class MethodSpec:
     paper: Paper
     params: dict[str, Param] = field(default_factory=dict)
     pattern: str = PATTERN_ALPHA
+    #: Run-name parts printed after `pattern` only when their parameter is not at its default, so the default runs
+    #: keep their published names: {param: "_prefix{param}"}. A string value prints with "+" as "-" (Hub-safe).
+    name_options: dict[str, str] = field(default_factory=dict)
+    #: Checks across parameters (one parameter's meaning depending on another's): f(values) raises ValueError.
+    check_params: Callable[[dict], None] | None = None
     summary: str = ""
     formula: str = ""
     #: Hub/model tags besides the method's name.
@@ -128,6 +139,13 @@ class MethodSpec:
                 "precompute_ref_log_probs to false"
             )
         return None
+
+    def check(self, values: dict) -> None:
+        """Every parameter's own check, then the cross-parameter one; ValueError names the key."""
+        for key, param in self.params.items():
+            param.check(key, values.get(key))
+        if self.check_params is not None:
+            self.check_params(values)
 
     def build_dataset(self, recipe, formatter, rows: dict):
         module, fn = self.dataset_builder.split(":")
