@@ -44,8 +44,10 @@ DRIVER = textwrap.dedent(
         (UNLEARN, {}),
         # a method with a frozen reference model, prepared by the trainer for the distributed setting
         (NPO, {"tokenizer": None, "model_name": "tiny-llama", "bf16": False, "data.source": "bundled"}),
+        # GRU's own step: its accumulators swapped around DDP's reducer, the running average the same on both
+        (UNLEARN, {"method": "GRU", "alpha": 1.0}),
     ],
-    ids=["GradDiff", "NPO"],
+    ids=["GradDiff", "NPO", "GRU"],
 )
 def test_two_processes_equal_one(tmp_path, tiny_dir, recipe, extra):
     extra = {**extra, "tokenizer": str(tiny_dir)} if "tokenizer" in extra else extra
