@@ -58,7 +58,7 @@ def _trainer(method, tmp_path, fmt, rows, model, ref_path=None, **overrides):
     )
 
 
-def _one_step_update(method, tmp_path, fmt, rows, path, micro, accumulation, **overrides):
+def _one_step_update(method, tmp_path, fmt, rows, path, micro, accumulation, ref_path=None, **overrides):
     model = float_model(path)
     trainer = _trainer(
         method,
@@ -66,7 +66,7 @@ def _one_step_update(method, tmp_path, fmt, rows, path, micro, accumulation, **o
         fmt,
         rows,
         model,
-        ref_path=path,
+        ref_path=ref_path or path,
         per_device_train_batch_size=micro,
         gradient_accumulation_steps=accumulation,
         optim="sgd",
@@ -195,6 +195,43 @@ def test_sam_update_is_the_forget_gradient_at_the_perturbed_point(
         want = f + r
         # + 2e-7: the update is read back as (weight before - weight after), exact only to the ulp of norm weights ~1
         atol = 1e-5 * float(want.abs().max()) + 2e-7
+        torch.testing.assert_close(update[name], want, rtol=1e-3, atol=atol, msg=name)
+
+
+@pytest.mark.parametrize(("micro", "accumulation"), [(8, 1), (2, 4)])
+def test_npo_sam_update_is_the_npo_gradient_at_the_perturbed_point(
+    micro, accumulation, tmp_path, tiny_dir, tiny_target, fmt, rows
+):
+    """NPO + SAM, the README's headline pairing: one SGD step (lr 1), whole or in 4 micro-batches, equals
+    grad F(theta + delta) + grad R(theta), with F the NPO forget loss against the reference (the untrained tiny
+    model, so the log-ratios are not zero), R = alpha * NLL(retain), delta = rho g_F / ||g_F|| from the whole batch,
+    all taken by autograd here from NPO's formula: F = mean_seq (2 / beta) softplus(beta (log p(y|x) - log
+    p_ref(y|x))), log-probs summed over each answer's tokens."""
+    rho, beta, alpha = 0.05, 0.5, 2.0
+    settings = {"sam_rho": rho, "beta": beta, "alpha": alpha}
+    update = _one_step_update("NPO", tmp_path, fmt, rows, tiny_target, micro, accumulation, tiny_dir, **settings)
+    model, ref = float_model(tiny_target), float_model(tiny_dir)
+    batch = first_batch(_trainer("NPO", tmp_path / "ref", fmt, rows, model, ref_path=tiny_dir, **settings), 8)
+    params = [p for _, p in model.named_parameters()]
+    with torch.no_grad():
+        ref_nll = _seq(ref, batch["forget"])[1]
+
+    def npo_forget():
+        log_ratio = -_seq(model, batch["forget"])[1] + ref_nll
+        return ((2 / beta) * torch.nn.functional.softplus(beta * log_ratio)).mean()
+
+    retain = torch.autograd.grad(alpha * _nll(model, batch["retain"]), params)
+    g_forget = torch.autograd.grad(npo_forget(), params)
+    norm = float(inner(list(g_forget), list(g_forget)).sqrt())
+    with torch.no_grad():
+        for p, g in zip(params, g_forget, strict=True):
+            p.add_(rho * g / norm)
+    perturbed = torch.autograd.grad(npo_forget(), params)
+    moved = max(float((a - b).abs().max()) for a, b in zip(perturbed, g_forget, strict=True))
+    assert moved > 1e-4, "the perturbation must change the forget gradient"
+    for (name, _), f, r in zip(model.named_parameters(), perturbed, retain, strict=True):
+        want = f + r
+        atol = 1e-5 * float(want.abs().max()) + 2e-7  # as for GradDiff: the ulp of weights ~1
         torch.testing.assert_close(update[name], want, rtol=1e-3, atol=atol, msg=name)
 
 
