@@ -5,7 +5,7 @@ import json
 import pytest
 from helpers.altpo import handmade_alternates
 
-from hf_unlearn.data.altpo import build_altpo_dataset, load_alternates
+from hf_unlearn.data.altpo import build_altpo_dataset, load_alternates, matching_alternates
 from hf_unlearn.data.formatting import ChatFormatter
 from hf_unlearn.data.tofu import DataFileError, load_split
 
@@ -30,14 +30,40 @@ def test_one_item_per_alternate_against_its_true_answer(tmp_path, tokenizer, row
     assert [r["alternate"] for r in rows["alternates"]][3] == alternate  # fingerprinted with the run's data
 
 
-def test_open_unlearning_layout_is_read_and_blank_alternates_are_dropped(tmp_path, rows):
-    q = rows["forget"][0]
-    path = tmp_path / "ou.json"
-    path.write_text(json.dumps([{**q, "alternate": "  "}, {**q, "alternate": " Someone else. "}]))
-    assert len(load_alternates(path)) == 2
-    from hf_unlearn.data.altpo import matching_alternates
+def _json_lines(rows: list[dict]) -> str:
+    """One object a line, as both generate.py scripts write them (`json.dump` then a newline: ASCII escapes)."""
+    return "".join(json.dumps(row) + "\n" for row in rows)
 
-    assert matching_alternates([q], load_alternates(path), str(path)) == [(0, "Someone else.")]
+
+@pytest.mark.parametrize(
+    ("layout", "key"),
+    [
+        ("open-unlearning JSON Lines", "alternate"),  # open-unlearning's community/methods/AltPO/generate.py
+        ("original AltPO JSON Lines", "sub_answer"),  # github.com/molereddy/Alternate-Preference-Optimization
+        ("JSON list", "alternate"),
+        ("JSON list", "sub_answer"),
+    ],
+)
+def test_other_tools_files_are_read(tmp_path, rows, layout, key):
+    """Each file in its tool's exact layout: {"question", "answer", key} rows, with the tools' extra fields
+    ignored. A non-ASCII alternate comes back as written (JSON Lines hold it as a \\u escape)."""
+    q, a = rows["forget"][0]["question"], rows["forget"][0]["answer"]
+    written = [
+        {"question": q, "answer": a, key: "Jad Ambrose Al-Sabah wrote it \u201cbriefly\u201d."},
+        {"question": q, "answer": a, key: "  "},
+    ]
+    path = tmp_path / "alt.json"
+    path.write_text(_json_lines(written) if "Lines" in layout else json.dumps(written))
+    loaded = load_alternates(path)
+    assert loaded == [{"question": q, "answer": a, "alternate": r[key]} for r in written]
+    assert matching_alternates([rows["forget"][0]], loaded, str(path)) == [(0, written[0][key])]
+
+
+def test_a_json_lines_file_with_a_broken_line_is_named(tmp_path, rows):
+    path = tmp_path / "alt.jsonl"
+    path.write_text(_json_lines([{**rows["forget"][0], "alternate": "x"}]) + "{not json\n")
+    with pytest.raises(DataFileError, match=r"alt.jsonl' is neither JSON nor JSON Lines \(line 2\)"):
+        load_alternates(path)
 
 
 def test_a_question_without_alternates_is_named(tmp_path, tokenizer, rows):
@@ -46,7 +72,9 @@ def test_a_question_without_alternates_is_named(tmp_path, tokenizer, rows):
         build_altpo_dataset({"alternates": str(path), "seed": 0}, ChatFormatter(tokenizer), dict(rows))
 
 
-@pytest.mark.parametrize(("content", "message"), [(None, "cannot read"), ("{", "is not JSON"), ("[1]", "needs rows")])
+@pytest.mark.parametrize(
+    ("content", "message"), [(None, "cannot read"), ("{", "is neither JSON nor JSON Lines"), ("[1]", "needs rows")]
+)
 def test_bad_files_are_one_line(tmp_path, content, message):
     path = tmp_path / "alt.json"
     if content is not None:
