@@ -1,7 +1,7 @@
 """AltPO's alternate answers: the file format, and the forget/retain dataset that pairs each with the true answer.
 
 The file is written once by `hf-unlearn altpo-data` (`hf_unlearn.altpo`) and read by every AltPO run that names it
-(`alternates:` in the recipe). It holds the generation settings and one row per alternate,
+(`alternates:` in the recipe). It holds the generation settings (the protocol among them) and one row per alternate,
 {"question", "answer", "alternate"} (several rows per question). Also read: the JSON Lines open-unlearning's
 `community/methods/AltPO/generate.py` writes (one {"question", "answer", "alternate"} object a line), the JSON Lines
 of the original AltPO repository (github.com/molereddy/Alternate-Preference-Optimization, whose `generate.py` names
@@ -17,12 +17,6 @@ from hf_unlearn.data.pairing import ForgetRetainDataset
 from hf_unlearn.data.tofu import DataFileError
 
 FORMAT = "hf-unlearn/altpo-alternates"
-#: The request the target model answers, once per sample, to invent an alternate answer.
-ALTERNATE_PROMPT = (
-    "Question: {question}\nTrue answer: {answer}\n\n"
-    "Write a different answer to this question: plausible, but made up, with the style and length of the true "
-    "answer. Reply with the new answer only."
-)
 #: The keys an alternate answer goes by: ours and open-unlearning's, then the original AltPO code's.
 ALTERNATE_KEYS = ("alternate", "sub_answer")
 
