@@ -2,6 +2,7 @@
 then a training run whose run info and card carry their fingerprint."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -90,6 +91,7 @@ def test_run_trains_on_the_alternates_and_its_card_fingerprints_them(alternates,
             "forget_split": "forget01",
             "data": {"source": "bundled", "forget_limit": 4, "retain_limit": 8},
             "max_steps": 1,
+            "logging_steps": 1,
             "effective_batch_size": 4,
             "per_device_train_batch_size": 4,
             "warmup_epochs": 0.0,
@@ -107,6 +109,11 @@ def test_run_trains_on_the_alternates_and_its_card_fingerprints_them(alternates,
     ]
     assert info["data_sizes"]["alternates"] == len(used) > 0
     assert info["data_fingerprint"]["alternates"] == fingerprint_rows(used)
+    # the reference is the target itself, so every log-ratio is 0 before the first update and the DPO term is
+    # -(2/beta) logsigmoid(0) = (2/beta) ln 2 = 20 ln 2 (beta 0.1)
+    first = result.log_history[0]
+    assert first["chosen_log_ratio"] == pytest.approx(0.0, abs=1e-5)
+    assert first["forget_loss"] == pytest.approx(20 * math.log(2), rel=1e-5)
     card = render_card(load_run(result.output_dir), "me/m", LicenseInfo("other", "test"))
     assert f"`alt.json` | {len(used)} | `{info['data_fingerprint']['alternates']}`" in card
     assert "2409.13474" in card
