@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import torch
 
 from hf_unlearn.methods import GRU_VARIANTS, REFERENCE_RETAIN_LOSSES
 from hf_unlearn.trainers.graddiff import GradDiffTrainer
 from hf_unlearn.trainers.gradients import add, gru_update
 from hf_unlearn.trainers.method_utils import as_local_mean
-from hf_unlearn.trainers.two_pass import begin_step, reject_unsupported_sharding
+from hf_unlearn.trainers.two_pass import begin_step, gradient_store, reject_unsupported_sharding
+
+logger = logging.getLogger(__name__)
 
 #: The count each retain loss is normalised by (for its logged per-micro-batch mean).
 _RETAIN_COUNT = {"NLL": "tokens", "KL": "positions"}
+#: Each process's slice of the running retain gradient, in a checkpoint folder.
+AVERAGE_FILE = "gru_retain_average_{}.pt"
 
 
 class GRUTrainer(GradDiffTrainer, method="GRU"):
@@ -43,7 +50,8 @@ class GRUTrainer(GradDiffTrainer, method="GRU"):
     it holds, the same slice of the one average.
 
     Evaluation losses are the step's objective: -gamma * NLL(forget), plus alpha * L_retain for the variants with a
-    retain term. open-unlearning has no GRU. A resumed run restarts the running average at zero.
+    retain term. open-unlearning has no GRU. Checkpoints hold each process's slice of the running average
+    (`AVERAGE_FILE`), so a resumed run continues it.
     """
 
     @classmethod
@@ -122,3 +130,24 @@ class GRUTrainer(GradDiffTrainer, method="GRU"):
         )
         store.set_grads(update)
         self._grads = {}
+
+    # ---- the running average in checkpoints -----------------------------------------------------------------
+    def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
+        super()._save_optimizer_and_scheduler(output_dir)
+        if self._retain_average is not None:
+            saved = gradient_store(self, self.model_wrapped).to_saved(self._retain_average)
+            torch.save(saved, Path(output_dir) / AVERAGE_FILE.format(self.args.process_index))
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None:
+            return
+        path = Path(checkpoint) / AVERAGE_FILE.format(self.args.process_index)
+        saved = torch.load(path, weights_only=True) if path.is_file() else None
+        average = None if saved is None else gradient_store(self, self.model_wrapped).from_saved(saved)
+        if average is None:  # an older checkpoint, or another number of processes
+            logger.warning(
+                "GRU: %s holds no running retain gradient for this process; it restarts at zero", checkpoint
+            )
+            return
+        self._retain_average = average

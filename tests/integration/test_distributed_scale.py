@@ -121,6 +121,19 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path, tiny_dir):
     assert state["global_step"] == 6
 
 
+def test_gru_resume_continues_the_running_retain_gradient(tmp_path, tiny_dir):
+    """GRU's step projects off a running average of earlier steps' retain gradients: the checkpoint holds it, so a
+    run resumed from step 2 ends with the uninterrupted run's weights (restarting it at zero would not)."""
+    ckpt = {"method": "GRU", "alpha": 1.0, "save_strategy": "steps", "save_steps": 2, "max_steps": 4}
+    straight = train(load_recipe(UNLEARN, _overrides(tiny_dir, tmp_path / "straight", **ckpt))).output_dir
+    assert (straight / "checkpoint-2" / "gru_retain_average_0.pt").is_file()
+    out = tmp_path / "resumed"
+    out.mkdir()
+    shutil.copytree(straight / "checkpoint-2", out / "checkpoint-2")
+    resumed = train(load_recipe(UNLEARN, _overrides(tiny_dir, out, **ckpt)), resume=True).output_dir
+    assert_same_weights(weights(straight), weights(resumed), exact=True)
+
+
 def test_same_seed_same_loss_curve(tmp_path, tiny_dir):
     def curve(name, **extra):
         run = train(load_recipe(UNLEARN, _overrides(tiny_dir, tmp_path / name, **extra))).output_dir
