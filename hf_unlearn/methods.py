@@ -13,6 +13,7 @@ trainer classes are imported lazily by dotted path. New methods plug in with `re
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 #: Run-name patterns of open-unlearning's published checkpoints.
@@ -30,7 +31,9 @@ RETAIN_LOSS_TYPES = ("NLL", "KL")
 REFERENCE_RETAIN_LOSSES = ("KL", "EMBED_DIFF")
 
 
-def check_value(key: str, value, choices: tuple | None = None, minimum=None, exclusive_minimum: bool = False) -> None:
+def check_value(
+    key: str, value, choices: tuple | None = None, minimum=None, exclusive_minimum: bool = False, maximum=None
+) -> None:
     """The one bound/choice check of recipe keys, method hyper-parameters and config fields (one error text)."""
     if value is None:
         return
@@ -41,6 +44,8 @@ def check_value(key: str, value, choices: tuple | None = None, minimum=None, exc
         if bad:
             op = ">" if exclusive_minimum else ">="
             raise ValueError(f"{key}: must be {op} {minimum:g}, got {value:g}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{key}: must be <= {maximum:g}, got {value:g}")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class Param:
     minimum: float | None = None
     exclusive_minimum: bool = False
     help: str = ""
+    maximum: float | None = None
 
     @property
     def required(self) -> bool:
@@ -65,7 +71,7 @@ class Param:
         """Raise ValueError (naming `key`) unless `value` is allowed."""
         if value is None:
             raise ValueError(f"{key}: a value is required (got null)")
-        check_value(key, value, self.choices, self.minimum, self.exclusive_minimum)
+        check_value(key, value, self.choices, self.minimum, self.exclusive_minimum, self.maximum)
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,11 @@ class MethodSpec:
     paper: Paper
     params: dict[str, Param] = field(default_factory=dict)
     pattern: str = PATTERN_ALPHA
+    #: Run-name parts printed after `pattern` only when their parameter is not at its default, so the default runs
+    #: keep their published names: {param: "_prefix{param}"}. A string value prints with "+" as "-" (Hub-safe).
+    name_options: dict[str, str] = field(default_factory=dict)
+    #: Checks across parameters (one parameter's meaning depending on another's): f(values) raises ValueError.
+    check_params: Callable[[dict], None] | None = None
     summary: str = ""
     formula: str = ""
     #: Hub/model tags besides the method's name.
@@ -128,6 +139,13 @@ class MethodSpec:
                 "precompute_ref_log_probs to false"
             )
         return None
+
+    def check(self, values: dict) -> None:
+        """Every parameter's own check, then the cross-parameter one; ValueError names the key."""
+        for key, param in self.params.items():
+            param.check(key, values.get(key))
+        if self.check_params is not None:
+            self.check_params(values)
 
     def build_dataset(self, recipe, formatter, rows: dict):
         module, fn = self.dataset_builder.split(":")
@@ -575,19 +593,65 @@ register_method(
         dataset_builder="hf_unlearn.data.altpo:build_altpo_dataset",
     )
 )
+#: GRU's variants, named as in its official code (github.com/tmlr-group/GRU, `dataloader_faster_refactor1.py`):
+#: {name: (retain loss of the retain term, where that term enters)}. "inside": projected with the forget gradient;
+#: "after": added after the projection; None: no retain term (the retain NLL gradient only gives the direction).
+GRU_VARIANTS: dict[str, tuple[str | None, str | None]] = {
+    "ga_gru": (None, None),
+    "gd_gru": ("NLL", "inside"),
+    "ga_KL_gru": ("KL", "inside"),
+    "ga_gru+ce": ("NLL", "after"),
+    "ga_gru+KL": ("KL", "after"),
+}
+
+
+def _check_gru(values: dict) -> None:
+    """ga_gru steps with the rectified forget gradient alone: a retain weight would change nothing but the name."""
+    default = _ALPHA.default
+    if GRU_VARIANTS[values["variant"]][0] is None and values["alpha"] != default:
+        raise ValueError(
+            f"alpha: GRU's variant {values['variant']} has no retain term to weight (the retain gradient only "
+            f"gives the direction); leave alpha at {default:g}, or choose a variant with one: "
+            + ", ".join(name for name, (loss, _) in GRU_VARIANTS.items() if loss)
+        )
+
+
 register_method(
     MethodSpec(
         name="GRU",
         trainer="hf_unlearn.trainers.gru:GRUTrainer",
         paper=_GRU_PAPER,
         tags=("gru", "graddiff"),
-        params={"alpha": _ALPHA, "gamma": _GAMMA, "retain_loss_type": _RETAIN},
+        params={
+            "variant": Param(
+                "ga_gru",
+                kind=str,
+                choices=tuple(GRU_VARIANTS),
+                help="which update, named as in GRU's official code: ga_gru (the paper's main setting), gd_gru, "
+                "ga_KL_gru, ga_gru+ce, ga_gru+KL",
+            ),
+            "moving_avg": Param(
+                0.8,
+                minimum=0.0,
+                exclusive_minimum=True,
+                maximum=1.0,
+                help="weight of the new retain gradient in its running average (1: no averaging)",
+            ),
+            "alpha": Param(1.0, minimum=0.0, help="weight of the retain loss in the variants with a retain term"),
+            "gamma": _GAMMA,
+        },
         pattern=PATTERN_ALPHA,
+        name_options={"variant": "_{variant}", "moving_avg": "_ema{moving_avg}"},
+        check_params=_check_gru,
         sam=False,
-        summary="GradDiff with the forget gradient projected off the retain gradient where the two conflict",
+        summary=(
+            "the unlearning gradient projected off a running average of the retain gradient where the two conflict"
+        ),
         formula=(
-            "update = g_f - min(0, <g_f, g_r>) / ||g_r||^2 * g_r + g_r, "
-            "g_f = grad(-gamma * NLL(forget)), g_r = grad(alpha * L_retain)"
+            "m_t = moving_avg * grad NLL(retain) + (1 - moving_avg) * m_{t-1} (m_0 = 0); "
+            "P(g) = g - min(0, <g, m_t>) / ||m_t||^2 * m_t; g_f = grad(-gamma * NLL(forget)), "
+            "g_r = grad(alpha * L_retain); update = P(g_f) (ga_gru), P(g_f + g_r) (gd_gru: NLL, ga_KL_gru: KL), "
+            "P(g_f) + g_r (ga_gru+ce: NLL, ga_gru+KL: KL)"
         ),
     )
 )

@@ -23,6 +23,11 @@ def format_number(x: float) -> str:
 SAM_SUFFIX = "_sam{sam_rho}"
 
 
+def format_option(value) -> str:
+    """A run-name option's value: numbers as `format_number`, words with "+" as "-" (Hub repo names refuse "+")."""
+    return value.replace("+", "-") if isinstance(value, str) else format_number(value)
+
+
 def unlearn_run_name(
     forget_split: str, method: str, learning_rate: float, epochs: float, params: dict, sam_rho: float | None = None
 ) -> str:
@@ -36,6 +41,9 @@ def unlearn_run_name(
     for key in pattern_params(spec.pattern):
         values[key] = format_number(params[key])
     name = spec.pattern.format(**values)
+    for key, part in spec.name_options.items():
+        if params[key] != spec.params[key].default:
+            name += part.format(**{key: format_option(params[key])})
     return name if sam_rho is None else name + SAM_SUFFIX.format(sam_rho=format_number(sam_rho))
 
 
@@ -48,19 +56,26 @@ def pattern_params(pattern: str) -> list[str]:
 _NUM = r"[0-9][0-9.e+-]*"
 
 
-def _pattern_regex(pattern: str, method: str) -> re.Pattern:
-    regex = re.escape(pattern)
+def run_name_regex(method: str) -> re.Pattern:
+    """The run names of `method`: its pattern, its optional parts, then the optional SAM suffix."""
+    spec = METHODS[method]
+    regex = re.escape(spec.pattern)
     regex = regex.replace(re.escape("{forget}"), r"(?P<forget>[A-Za-z0-9-]+)")  # split names hold no "_"
     regex = regex.replace(re.escape("{method}"), re.escape(method))
-    for key in ["lr", "epochs", *pattern_params(pattern)]:
+    for key in ["lr", "epochs", *pattern_params(spec.pattern)]:
         regex = regex.replace(re.escape("{" + key + "}"), rf"(?P<{key}>{_NUM})")
+    for key, part in spec.name_options.items():
+        choices = spec.params[key].choices
+        value = "|".join(re.escape(format_option(c)) for c in choices) if choices else _NUM
+        regex += "(?:" + re.escape(part).replace(re.escape("{" + key + "}"), rf"(?P<{key}>{value})") + ")?"
     return re.compile(regex + rf"(?:_sam(?P<sam_rho>{_NUM}))?\Z")
 
 
 def parse_run_name(name: str) -> dict:
-    """Recipe fields from a run name (the inverse of `unlearn_run_name`)."""
+    """Recipe fields from a run name (the inverse of `unlearn_run_name`); an option the name omits is at its
+    default."""
     for method, spec in METHODS.items():
-        match = _pattern_regex(spec.pattern, method).match(name)
+        match = run_name_regex(method).match(name)
         if not match:
             continue
         groups = match.groupdict()
@@ -70,6 +85,14 @@ def parse_run_name(name: str) -> dict:
             "learning_rate": float(groups.pop("lr")),
             "num_train_epochs": _number(groups.pop("epochs")),
         }
+        for key in spec.name_options:
+            text, param = groups.pop(key), spec.params[key]
+            if text is None:
+                fields[key] = param.default
+            elif param.choices:
+                fields[key] = next(c for c in param.choices if format_option(c) == text)
+            else:
+                fields[key] = _number(text)
         fields.update({k: _number(v) for k, v in groups.items() if v is not None})
         return fields
     raise ValueError(f"'{name}' is not a run name of any registered method ({', '.join(sorted(METHODS))})")

@@ -426,12 +426,11 @@ class Recipe:
                 allowed = ", ".join(spec.params) or "none"
                 raise RecipeError(f"{key}: not a parameter of {spec.name}; its parameters: {allowed}")
         for key, param in spec.params.items():
-            value = _coerce(key, v[key] if v[key] is not None else param.default, param.kind, False)
-            try:
-                param.check(key, value)
-            except ValueError as err:
-                raise RecipeError(str(err)) from None
-            v[key] = value
+            v[key] = _coerce(key, v[key] if v[key] is not None else param.default, param.kind, False)
+        try:
+            spec.check({key: v[key] for key in spec.params})
+        except ValueError as err:
+            raise RecipeError(str(err)) from None
         if v["sam_rho"] is not None and not spec.sam:
             raise RecipeError(f"sam_rho: {spec.name} replaces the optimizer step with its own rule; unset sam_rho")
         if v["precompute_ref_log_probs"]:

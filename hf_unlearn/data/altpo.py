@@ -1,9 +1,11 @@
 """AltPO's alternate answers: the file format, and the forget/retain dataset that pairs each with the true answer.
 
 The file is written once by `hf-unlearn altpo-data` (`hf_unlearn.altpo`) and read by every AltPO run that names it
-(`alternates:` in the recipe). It holds the generation settings and one row per alternate,
-{"question", "answer", "alternate"} (several rows per question). A plain JSON list of such rows, the layout of
-open-unlearning's AltPO files, is read too.
+(`alternates:` in the recipe). It holds the generation settings (the protocol among them) and one row per alternate,
+{"question", "answer", "alternate"} (several rows per question). Also read: the JSON Lines open-unlearning's
+`community/methods/AltPO/generate.py` writes (one {"question", "answer", "alternate"} object a line), the JSON Lines
+of the original AltPO repository (github.com/molereddy/Alternate-Preference-Optimization, whose `generate.py` names
+the alternate `sub_answer`), and a plain JSON list of rows in either naming.
 """
 
 from __future__ import annotations
@@ -15,13 +17,8 @@ from hf_unlearn.data.pairing import ForgetRetainDataset
 from hf_unlearn.data.tofu import DataFileError
 
 FORMAT = "hf-unlearn/altpo-alternates"
-
-#: The request the target model answers, once per sample, to invent an alternate answer.
-ALTERNATE_PROMPT = (
-    "Question: {question}\nTrue answer: {answer}\n\n"
-    "Write a different answer to this question: plausible, but made up, with the style and length of the true "
-    "answer. Reply with the new answer only."
-)
+#: The keys an alternate answer goes by: ours and open-unlearning's, then the original AltPO code's.
+ALTERNATE_KEYS = ("alternate", "sub_answer")
 
 
 def write_alternates(path: Path, settings: dict, rows: list[dict]) -> None:
@@ -40,22 +37,55 @@ def read_settings(path: Path) -> dict | None:
     return body.get("settings") if isinstance(body, dict) and body.get("format") == FORMAT else None
 
 
+def _parse(text: str, path: Path):
+    """The file's JSON value, or its JSON Lines as a list; one-line error if it is neither."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            raise DataFileError(
+                f"alternates: '{path}' is neither JSON nor JSON Lines (line {number}); generate it with "
+                "hf-unlearn altpo-data"
+            ) from None
+    return rows
+
+
+def _alternate_row(row) -> dict | None:
+    """{"question", "answer", "alternate"} from a row in any of the layouts read, or None if it is not one."""
+    if not isinstance(row, dict) or not isinstance(row.get("question"), str) or not isinstance(row.get("answer"), str):
+        return None
+    alternate = next((row[k] for k in ALTERNATE_KEYS if k in row), None)
+    if not isinstance(alternate, str):
+        return None
+    return {"question": row["question"], "answer": row["answer"], "alternate": alternate}
+
+
 def load_alternates(path: str | Path) -> list[dict]:
-    """Rows {"question", "answer", "alternate"} of an alternates file; one-line errors name the file."""
+    """Rows {"question", "answer", "alternate"} of an alternates file in any layout read; one-line errors name the
+    file."""
     path = Path(path).expanduser()
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise DataFileError(
             f"alternates: cannot read '{path}' ({err.strerror}); generate it with hf-unlearn altpo-data"
         ) from None
-    except ValueError:
-        raise DataFileError(f"alternates: '{path}' is not JSON; generate it with hf-unlearn altpo-data") from None
+    body = _parse(text, path)
     rows = body.get("rows") if isinstance(body, dict) else body
-    keys = ("question", "answer", "alternate")
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and all(k in r for k in keys) for r in rows):
-        raise DataFileError(f"alternates: '{path}' needs rows with {', '.join(keys)}")
-    return rows
+    parsed = [_alternate_row(r) for r in rows] if isinstance(rows, list) else [None]
+    if not parsed or None in parsed:
+        raise DataFileError(
+            f"alternates: '{path}' needs rows with question, answer and alternate (or sub_answer, as the original "
+            "AltPO code names it)"
+        )
+    return parsed
 
 
 def matching_alternates(forget_rows: list[dict], alternates: list[dict], path: str) -> list[tuple[int, str]]:

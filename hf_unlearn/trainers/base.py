@@ -206,10 +206,11 @@ class UnlearningTrainer(Trainer):
         return super().train(*args, **kwargs)
 
     # ---- the retain loss every method with a retain term shares -------------------------------------------------
-    def retain_loss(self, model, retain: dict) -> torch.Tensor:
-        """L_retain on a retain sub-batch: token-mean NLL, or KL(ref || model) over its positions."""
+    def retain_loss(self, model, retain: dict, kind: str | None = None) -> torch.Tensor:
+        """L_retain on a retain sub-batch: token-mean NLL, or KL(ref || model) over its positions (`kind`, by
+        default the run's `retain_loss_type`)."""
         logits = logits_of(model, retain)
-        if self.args.retain_loss_type == "NLL":
+        if (kind or self.args.retain_loss_type) == "NLL":
             return nll_loss(logits, retain["labels"], self.normalizer("retain", "tokens"))
         ref = self.reference_logits(retain)
         if self.args.loss_normalization == "micro_batch":

@@ -46,8 +46,8 @@ class UnlearningConfig(TrainingArguments):
 
 
 def _method_post_init(self) -> None:
-    for key, param in get_method(self._method).params.items():
-        param.check(key, getattr(self, key))
+    spec = get_method(self._method)
+    spec.check({key: getattr(self, key) for key in spec.params})
     UnlearningConfig.__post_init__(self)
 
 

@@ -57,3 +57,33 @@ class ParamGrads:
 
     def end_micro_batch(self) -> None:
         """After a micro-batch's last backward: the Trainer clips and steps at the step's last one."""
+
+    # ---- gradient-shaped state in checkpoints (GRU's running retain gradient) --------------------------------
+    @staticmethod
+    def to_saved(grads: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
+        """This process's part of gradient-shaped state, on the CPU (an FSDP2 DTensor's local shard)."""
+        return [None if g is None else (g.to_local() if hasattr(g, "to_local") else g).detach().cpu() for g in grads]
+
+    def from_saved(self, saved: list[torch.Tensor | None]) -> list[torch.Tensor | None] | None:
+        """`to_saved`'s output back in the gradients' layout, or None if it was saved with another layout (another
+        model, or another number of processes)."""
+        if len(saved) != len(self.params):
+            return None
+        if any(t is not None and t.shape != self._local(p).shape for t, p in zip(saved, self.params, strict=True)):
+            return None
+        return [None if t is None else self._place(t, p) for t, p in zip(saved, self.params, strict=True)]
+
+    @staticmethod
+    def _local(param: torch.nn.Parameter) -> torch.Tensor:
+        return param.to_local() if hasattr(param, "to_local") else param
+
+    @staticmethod
+    def _place(saved: torch.Tensor, param: torch.nn.Parameter) -> torch.Tensor:
+        if hasattr(param, "device_mesh"):  # an FSDP2 shard
+            from torch.distributed.tensor import DTensor
+
+            local = saved.to(param.to_local().device)
+            return DTensor.from_local(
+                local, param.device_mesh, param.placements, shape=param.shape, stride=param.stride()
+            )
+        return saved.to(param.device)

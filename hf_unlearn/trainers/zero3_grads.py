@@ -55,6 +55,14 @@ class Zero3Grads(ParamGrads):
         self.set_grads([None] * len(self.params) if grads is None else grads)
         return held
 
+    @staticmethod
+    def _local(param: torch.nn.Parameter) -> torch.Tensor:
+        return param.ds_tensor
+
+    @staticmethod
+    def _place(saved: torch.Tensor, param: torch.nn.Parameter) -> torch.Tensor:
+        return saved.to(param.ds_tensor.device)
+
     def weights(self) -> list[torch.Tensor]:
         return [p.ds_tensor for p in self.params]
 

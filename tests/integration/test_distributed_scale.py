@@ -45,8 +45,10 @@ DRIVER = textwrap.dedent(
         (UNLEARN, {}),
         # a method with a frozen reference model, prepared by the trainer for the distributed setting
         (NPO, {"tokenizer": None, "model_name": "tiny-llama", "bf16": False, "data.source": "bundled"}),
+        # GRU's own step: its accumulators swapped around DDP's reducer, the running average the same on both
+        (UNLEARN, {"method": "GRU", "alpha": 1.0}),
     ],
-    ids=["GradDiff", "NPO"],
+    ids=["GradDiff", "NPO", "GRU"],
 )
 def test_two_processes_equal_one(tmp_path, tiny_dir, recipe, extra):
     extra = {**extra, "tokenizer": str(tiny_dir)} if "tokenizer" in extra else extra
@@ -137,6 +139,19 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path, tiny_dir):
     assert_same_weights(weights(straight), weights(resumed), exact=True)
     state = json.loads((resumed / "trainer_state.json").read_text())
     assert state["global_step"] == 6
+
+
+def test_gru_resume_continues_the_running_retain_gradient(tmp_path, tiny_dir):
+    """GRU's step projects off a running average of earlier steps' retain gradients: the checkpoint holds it, so a
+    run resumed from step 2 ends with the uninterrupted run's weights (restarting it at zero would not)."""
+    ckpt = {"method": "GRU", "alpha": 1.0, "save_strategy": "steps", "save_steps": 2, "max_steps": 4}
+    straight = train(load_recipe(UNLEARN, _overrides(tiny_dir, tmp_path / "straight", **ckpt))).output_dir
+    assert (straight / "checkpoint-2" / "gru_retain_average_0.pt").is_file()
+    out = tmp_path / "resumed"
+    out.mkdir()
+    shutil.copytree(straight / "checkpoint-2", out / "checkpoint-2")
+    resumed = train(load_recipe(UNLEARN, _overrides(tiny_dir, out, **ckpt)), resume=True).output_dir
+    assert_same_weights(weights(straight), weights(resumed), exact=True)
 
 
 def test_same_seed_same_loss_curve(tmp_path, tiny_dir):

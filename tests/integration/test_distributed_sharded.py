@@ -56,8 +56,9 @@ METHODS = {
     # partition `ds_tensor`), by its slice of delta = rho g/||g||, with ||g|| completed across processes; equal
     # updates mean the slices formed the one global perturbation.
     "SAM": (UNLEARN, {"eval.enabled": False, "sam_rho": 0.1}),
-    # GRU: the projection coefficient <g_f, g_r>/||g_r||^2 is summed over every process's shards or partitions.
-    "GRU": (UNLEARN, {"eval.enabled": False, "method": "GRU"}),
+    # GRU (ga_gru, the default; alpha 1: it has no retain weight): the projection coefficient <g, m>/||m||^2 is
+    # summed over every process's shards or partitions, and each keeps the running average m of its own slice.
+    "GRU": (UNLEARN, {"eval.enabled": False, "method": "GRU", "alpha": 1.0}),
 }
 #: Every method under both launchers. Measured on a 2-core CPU machine (fp32, 2 gloo processes, 4 SGD steps), the
 #: sharded update differs from one process's by ~1e-4 of its size under ZeRO-3 and FSDP2 alike (GradDiff 9.3e-5,

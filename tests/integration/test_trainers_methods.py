@@ -21,7 +21,7 @@ EXTRA = {
     "RMU": {"module_regex": r"model\.layers\.1"},
     "PDU": {"retain_loss_eps": 0.5, "dual_warmup_epochs": 0.0, "alpha": 2.0},
     "UNDIAL": {"alpha": 1.0},
-    "GRU": {"alpha": 2.0},
+    "GRU": {"variant": "ga_gru+ce", "alpha": 2.0},
 }
 
 
@@ -58,7 +58,7 @@ def _trainer(method, tmp_path, fmt, rows, model, ref_path=None, **overrides):
     )
 
 
-def _one_step_update(method, tmp_path, fmt, rows, path, micro, accumulation, **overrides):
+def _one_step_update(method, tmp_path, fmt, rows, path, micro, accumulation, ref_path=None, **overrides):
     model = float_model(path)
     trainer = _trainer(
         method,
@@ -66,7 +66,7 @@ def _one_step_update(method, tmp_path, fmt, rows, path, micro, accumulation, **o
         fmt,
         rows,
         model,
-        ref_path=path,
+        ref_path=ref_path or path,
         per_device_train_batch_size=micro,
         gradient_accumulation_steps=accumulation,
         optim="sgd",
@@ -90,25 +90,82 @@ def test_gradient_independent_of_micro_batching(method, tmp_path, tiny_target, f
         torch.testing.assert_close(split[name], whole[name], rtol=1e-3, atol=1e-5 * scale + 1e-8)
 
 
-@pytest.mark.parametrize(("micro", "accumulation"), [(8, 1), (2, 4)])
-def test_gru_update_is_the_rectified_forget_gradient_plus_the_retain_gradient(
-    micro, accumulation, tmp_path, tiny_dir, fmt, rows
+#: (variant, alpha, micro-batch, accumulation): every variant, whole or in 4 micro-batches, and alpha 0.
+GRU_CASES = [
+    ("ga_gru", 1.0, 8, 1),
+    ("ga_gru", 1.0, 2, 4),
+    ("gd_gru", 0.2, 8, 1),
+    ("ga_KL_gru", 0.5, 8, 1),
+    ("ga_gru+ce", 2.0, 8, 1),
+    ("ga_gru+KL", 2.0, 2, 4),
+    ("gd_gru", 0.0, 8, 1),  # no retain term: still rectified, = ga_gru
+]
+#: variant -> (retain loss of its retain term, where the term enters), written out here from the official code
+GRU_RULES = {
+    "ga_gru": (None, None),
+    "gd_gru": ("NLL", "inside"),
+    "ga_KL_gru": ("KL", "inside"),
+    "ga_gru+ce": ("NLL", "after"),
+    "ga_gru+KL": ("KL", "after"),
+}
+
+
+@pytest.mark.parametrize(("variant", "alpha", "micro", "accumulation"), GRU_CASES)
+def test_gru_two_steps_are_the_official_rule(
+    variant, alpha, micro, accumulation, tmp_path, tiny_dir, tiny_target, fmt, rows
 ):
-    """One SGD step (lr 1) of GRU on 8 items, whole or in 4 micro-batches, equals g_f' + g_r, with g_f and g_r taken
-    by autograd on the batch. On the untrained model the two NLL gradients are aligned, so ascent on the forget NLL
-    conflicts with the retain NLL and the projection is exercised."""
-    update = _one_step_update("GRU", tmp_path, fmt, rows, tiny_dir, micro, accumulation)
+    """Two SGD steps (lr 0.1) of GRU on 8 items (one step an epoch), against gradients taken by autograd on each
+    step's batch at the weights it starts from: m_1 = 0.8 d_1, m_2 = 0.8 d_2 + 0.2 m_1 with d = grad NLL(retain);
+    g_f = grad -NLL(forget), g_r = grad alpha * L_retain (KL against the tiny target as reference); the step is
+    P(g_f), P(g_f + g_r) or P(g_f) + g_r with P(g) = `rectify(g, m)`. On the untrained model ascent on the forget NLL
+    conflicts with the retain gradient, so the projection is exercised."""
+    lr = 0.1
     model = float_model(tiny_dir)
-    batch = first_batch(_trainer("GRU", tmp_path / "ref", fmt, rows, model), 8)
-    params = [p for _, p in model.named_parameters()]
-    forget = list(torch.autograd.grad(-_nll(model, batch["forget"]), params))
-    retain = list(torch.autograd.grad(2.0 * _nll(model, batch["retain"]), params))
-    assert float(inner(forget, retain)) < 0, "the case must exercise the projection"
-    expected = [f + r for f, r in zip(rectify(forget, retain), retain, strict=True)]
-    assert float(inner(list(update.values()), retain)) > 0
-    for (name, _), want in zip(model.named_parameters(), expected, strict=True):
-        scale = float(want.abs().max())
-        torch.testing.assert_close(update[name], want, rtol=1e-3, atol=1e-5 * scale + 1e-8, msg=name)
+    trainer = _trainer(
+        "GRU", tmp_path / "run", fmt, rows, model, ref_path=tiny_target, variant=variant, alpha=alpha,
+        per_device_train_batch_size=micro, gradient_accumulation_steps=accumulation, optim="sgd",
+        learning_rate=lr, max_grad_norm=0.0, max_steps=2,
+    )  # fmt: skip
+    start = {k: v.detach().clone() for k, v in model.named_parameters()}
+    trainer.train()
+
+    loss_type, place = GRU_RULES[variant]
+    expected = float_model(tiny_dir)
+    ref = float_model(tiny_target)
+    params = [p for _, p in expected.named_parameters()]
+    dataset = trainer.train_dataset
+    average, conflicts = None, []
+    for epoch in range(2):
+        dataset.set_epoch(epoch)
+        batch = first_batch(trainer, 8)
+        forget = list(torch.autograd.grad(-_nll(expected, batch["forget"]), params))
+        direction = list(torch.autograd.grad(_nll(expected, batch["retain"]), params))
+        average = [0.8 * d + 0.2 * m for d, m in zip(direction, average or [0.0] * len(direction), strict=True)]
+        term = None
+        if loss_type == "NLL" and alpha:
+            term = [alpha * d for d in direction]
+        elif loss_type == "KL" and alpha:
+            term = list(torch.autograd.grad(alpha * _kl(expected, ref, batch["retain"]), params))
+        objective = [f + t for f, t in zip(forget, term, strict=True)] if place == "inside" and term else forget
+        conflicts.append(float(inner(objective, average)) < 0)
+        update = rectify(objective, average)
+        if place == "after" and term:
+            update = [u + t for u, t in zip(update, term, strict=True)]
+        with torch.no_grad():
+            for p, u in zip(params, update, strict=True):
+                p.sub_(lr * u)
+    assert all(conflicts), "both steps must exercise the projection"
+    for name, p in expected.named_parameters():
+        moved = (start[name] - p.detach()) / lr
+        got = (start[name] - dict(model.named_parameters())[name].detach()) / lr
+        torch.testing.assert_close(got, moved, rtol=1e-3, atol=1e-4 * float(moved.abs().max()) + 1e-6, msg=name)
+
+
+def _kl(model, ref, batch):
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    with torch.no_grad():
+        ref_logits = ref(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return losses.kl_ref_to_model(logits, ref_logits, batch["attention_mask"])
 
 
 @pytest.mark.parametrize(("micro", "accumulation"), [(8, 1), (2, 4)])
@@ -138,6 +195,43 @@ def test_sam_update_is_the_forget_gradient_at_the_perturbed_point(
         want = f + r
         # + 2e-7: the update is read back as (weight before - weight after), exact only to the ulp of norm weights ~1
         atol = 1e-5 * float(want.abs().max()) + 2e-7
+        torch.testing.assert_close(update[name], want, rtol=1e-3, atol=atol, msg=name)
+
+
+@pytest.mark.parametrize(("micro", "accumulation"), [(8, 1), (2, 4)])
+def test_npo_sam_update_is_the_npo_gradient_at_the_perturbed_point(
+    micro, accumulation, tmp_path, tiny_dir, tiny_target, fmt, rows
+):
+    """NPO + SAM, the README's headline pairing: one SGD step (lr 1), whole or in 4 micro-batches, equals
+    grad F(theta + delta) + grad R(theta), with F the NPO forget loss against the reference (the untrained tiny
+    model, so the log-ratios are not zero), R = alpha * NLL(retain), delta = rho g_F / ||g_F|| from the whole batch,
+    all taken by autograd here from NPO's formula: F = mean_seq (2 / beta) softplus(beta (log p(y|x) - log
+    p_ref(y|x))), log-probs summed over each answer's tokens."""
+    rho, beta, alpha = 0.05, 0.5, 2.0
+    settings = {"sam_rho": rho, "beta": beta, "alpha": alpha}
+    update = _one_step_update("NPO", tmp_path, fmt, rows, tiny_target, micro, accumulation, tiny_dir, **settings)
+    model, ref = float_model(tiny_target), float_model(tiny_dir)
+    batch = first_batch(_trainer("NPO", tmp_path / "ref", fmt, rows, model, ref_path=tiny_dir, **settings), 8)
+    params = [p for _, p in model.named_parameters()]
+    with torch.no_grad():
+        ref_nll = _seq(ref, batch["forget"])[1]
+
+    def npo_forget():
+        log_ratio = -_seq(model, batch["forget"])[1] + ref_nll
+        return ((2 / beta) * torch.nn.functional.softplus(beta * log_ratio)).mean()
+
+    retain = torch.autograd.grad(alpha * _nll(model, batch["retain"]), params)
+    g_forget = torch.autograd.grad(npo_forget(), params)
+    norm = float(inner(list(g_forget), list(g_forget)).sqrt())
+    with torch.no_grad():
+        for p, g in zip(params, g_forget, strict=True):
+            p.add_(rho * g / norm)
+    perturbed = torch.autograd.grad(npo_forget(), params)
+    moved = max(float((a - b).abs().max()) for a, b in zip(perturbed, g_forget, strict=True))
+    assert moved > 1e-4, "the perturbation must change the forget gradient"
+    for (name, _), f, r in zip(model.named_parameters(), perturbed, retain, strict=True):
+        want = f + r
+        atol = 1e-5 * float(want.abs().max()) + 2e-7  # as for GradDiff: the ulp of weights ~1
         torch.testing.assert_close(update[name], want, rtol=1e-3, atol=atol, msg=name)
 
 

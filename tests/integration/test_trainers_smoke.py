@@ -61,7 +61,7 @@ def test_one_step_from_a_recipe(method, tiny_target, tmp_path):
 
 
 #: Every shape of forget/retain split: reference-free, reference, no retain term, alpha 0, activations, dual state,
-#: nested pairs. (GradDiff's exact SAM update is checked in test_trainers_methods.py.)
+#: nested pairs. (GradDiff's and NPO's exact SAM updates are checked in test_trainers_methods.py.)
 SAM_METHODS = ["NPO", "CEU", "UNDIAL", "RMU", "PDU", "AltPO"]
 
 

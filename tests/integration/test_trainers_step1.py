@@ -34,6 +34,8 @@ CASES = {
     "CEU": ("CEU", {}),
     "PDU": ("PDU", {"retain_loss_eps": 0.5}),
     "AltPO": ("AltPO", {}),  # + a hand-written alternates file (`step1_loss`)
+    "GRU": ("GRU", {}),
+    "GRU-gd_gru": ("GRU", {"variant": "gd_gru"}),
 }
 #: Measured on CPU (torch 2.13, one thread) before the refactor (AltPO: when it was added).
 EXPECTED: dict[str, float] = {
@@ -51,6 +53,10 @@ EXPECTED: dict[str, float] = {
     "CEU": 7.597058296203613,
     "PDU": 7.946571409702301,
     "AltPO": 18.544837951660156,
+    # GRU's loss is its step's objective before the projection: ga_gru's (the default since it follows the official
+    # code) is GradAscent's, gd_gru's GradDiff's
+    "GRU": -7.678494453430176,
+    "GRU-gd_gru": -0.028131961822509766,
 }
 
 

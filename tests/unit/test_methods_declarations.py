@@ -20,6 +20,8 @@ from hf_unlearn.trainers.config import UnlearningConfig, method_config
 
 #: Values the recipe and the config need besides the one under test (PDU's eps, AltPO's file have no default).
 REQUIRED = {"PDU": {"retain_loss_eps": 0.5}, "AltPO": {"alternates": "alternates.json"}}
+#: A parameter whose meaning depends on another's is tested where it has one (GRU's ga_gru has no retain weight).
+CONTEXT = {("GRU", "alpha"): {"variant": "gd_gru"}}
 
 
 def _param_cases():
@@ -29,11 +31,15 @@ def _param_cases():
             if param.choices is not None:
                 yield from ((name, key, choice, True) for choice in param.choices)
                 yield name, key, "NoSuchChoice", False
+            step = 1 if param.kind is int else 0.5
             if param.minimum is not None:
-                step = 1 if param.kind is int else 0.5
                 yield name, key, param.kind(param.minimum), not param.exclusive_minimum
                 yield name, key, param.kind(param.minimum - step), False
-                yield name, key, param.kind(param.minimum + step), True
+                inside = param.minimum + step if param.maximum is None else (param.minimum + param.maximum) / 2
+                yield name, key, param.kind(inside), True
+            if param.maximum is not None:
+                yield name, key, param.kind(param.maximum), True
+                yield name, key, param.kind(param.maximum + step), False
 
 
 def _recipe_error(method: str, **values) -> str | None:
@@ -65,8 +71,9 @@ def test_config_fields_are_the_spec_params(method):
 
 @pytest.mark.parametrize(("method", "key", "value", "allowed"), list(_param_cases()))
 def test_recipe_and_config_enforce_the_same_bounds(method, key, value, allowed, tmp_path):
-    from_recipe = _recipe_error(method, **{key: value})
-    from_config = _config_error(method, tmp_path, **{key: value})
+    values = {**CONTEXT.get((method, key), {}), key: value}
+    from_recipe = _recipe_error(method, **values)
+    from_config = _config_error(method, tmp_path, **values)
     assert from_recipe == from_config
     assert (from_recipe is None) == allowed, from_recipe
 
@@ -76,6 +83,21 @@ def test_the_case_list_covers_bounds_and_choices():
     assert ("WGA", "beta", 0.0, True) in cases  # p^0 = 1: plain gradient ascent, a meaningful setting
     assert ("NPO", "beta", 0.0, False) in cases
     assert ("GradDiff", "retain_loss_type", "NoSuchChoice", False) in cases
+
+
+def test_the_case_list_covers_upper_bounds():
+    cases = list(_param_cases())
+    assert ("GRU", "moving_avg", 1.0, True) in cases and ("GRU", "moving_avg", 1.5, False) in cases
+    assert ("GRU", "moving_avg", 0.0, False) in cases and ("GRU", "moving_avg", 0.5, True) in cases
+
+
+@pytest.mark.parametrize("alpha", [0.0, 2.0])
+def test_a_retain_weight_without_a_retain_term_is_refused_by_both(alpha, tmp_path):
+    """GRU's ga_gru steps with the rectified forget gradient alone: alpha would only change the run's name."""
+    message = _recipe_error("GRU", alpha=alpha)
+    assert message.startswith("alpha: GRU's variant ga_gru has no retain term to weight")
+    assert message == _config_error("GRU", tmp_path, alpha=alpha)
+    assert _recipe_error("GRU", alpha=alpha, variant="ga_gru+ce") is None
 
 
 def test_wga_beta_zero_is_accepted_by_both(tmp_path):

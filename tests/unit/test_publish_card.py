@@ -285,9 +285,12 @@ def test_citations():
     assert citations_for(TOFU, "NoSuchMethod") == [tofu, OPEN_UNLEARNING]
 
 
-@pytest.mark.parametrize(("method", "extra"), [("IdkDPO", {"dpo", "idk"}), ("GRU", {"gru", "graddiff"})])
-def test_card_tags_are_the_method_specs(tmp_path, method, extra):
-    run = load_run(make_run(tmp_path / "run", {**UNLEARN, "method": method}))
+@pytest.mark.parametrize(
+    ("method", "extra", "settings"),
+    [("IdkDPO", {"dpo", "idk"}, {}), ("GRU", {"gru", "graddiff"}, {"variant": "gd_gru"})],  # UNLEARN has alpha 2
+)
+def test_card_tags_are_the_method_specs(tmp_path, method, extra, settings):
+    run = load_run(make_run(tmp_path / "run", {**UNLEARN, "method": method, **settings}))
     tags = card_of(render_card(run, "me/m", OTHER), tmp_path).data.tags
     assert set(tags) >= {"machine-unlearning", "tofu", method.lower(), "hf-unlearn", *extra}
     assert len(tags) == len(set(tags))

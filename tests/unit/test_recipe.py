@@ -87,6 +87,25 @@ def test_gradascent_name_has_no_alpha():
     assert parse_run_name(recipe.run_name)["method"] == "GradAscent"
 
 
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({}, "forget10_GRU_lr1e-05_alpha1_epoch5"),  # the default (ga_gru, moving_avg 0.8): the name it always had
+        ({"variant": "gd_gru", "alpha": 2}, "forget10_GRU_lr1e-05_alpha2_epoch5_gd_gru"),
+        ({"variant": "ga_gru+KL"}, "forget10_GRU_lr1e-05_alpha1_epoch5_ga_gru-KL"),  # "+" is no Hub repo character
+        ({"moving_avg": 1}, "forget10_GRU_lr1e-05_alpha1_epoch5_ema1"),
+        ({"variant": "ga_KL_gru", "moving_avg": 0.5}, "forget10_GRU_lr1e-05_alpha1_epoch5_ga_KL_gru_ema0.5"),
+    ],
+)
+def test_gru_name_carries_the_variant_and_average_when_not_default(settings, expected):
+    recipe = Recipe.from_dict({"model": "m", "method": "GRU", **settings})
+    assert recipe.run_name == expected
+    fields = parse_run_name(expected)
+    assert {k: fields[k] for k in ("variant", "moving_avg", "alpha")} == {
+        k: recipe[k] for k in ("variant", "moving_avg", "alpha")
+    }
+
+
 def test_override_changes_name():
     recipe = load_recipe(REFERENCE, parse_overrides(["--learning_rate", "1e-5"]))
     assert recipe.run_name == "forget10_GradDiff_lr1e-05_alpha5_epoch5"

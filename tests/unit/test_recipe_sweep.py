@@ -143,5 +143,5 @@ def test_open_unlearning_published_names_are_in_the_grids(name):
 
 def test_every_shipped_name_matches_exactly_one_method_pattern():
     for path in (REPO / "recipes" / "tofu").glob("*.yaml"):
-        matching = [m for m, spec in METHODS.items() if naming._pattern_regex(spec.pattern, m).match(path.stem)]
+        matching = [m for m in METHODS if naming.run_name_regex(m).match(path.stem)]
         assert len(matching) == 1, (path.stem, matching)
